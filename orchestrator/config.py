@@ -1,0 +1,329 @@
+"""Typed, immutable settings loaded from TOML (SPEC §10).
+
+``parse_settings`` is pure: it takes the decoded TOML mapping and the environment and returns
+:class:`Settings`, or raises :class:`ConfigError` listing *every* problem (unknown key, wrong
+type, bad URL, number not 10 digits, duplicate campaign number, missing required key), each
+naming its key. ``load_settings`` adds the file read.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from orchestrator.errors import ConfigError, Problem
+from orchestrator.numbers import to_nanp10
+
+CarrierKind = Literal["plivo", "simulator"]
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    bind: str = "127.0.0.1:8080"
+    public_url: str = "http://127.0.0.1:8080"
+    drain_s: float = 10.0
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    url: str = "sqlite:///orchestrator.db"
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierSettings:
+    kind: CarrierKind = "plivo"
+    auth_id: str = ""
+    auth_token: str = ""
+    api_url: str = "https://api.plivo.com"
+    verify_signatures: bool = True
+    calls_per_second: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingSettings:
+    plan_timeout_s: float = 10.0
+    ring_timeout_s: float = 20.0
+    accept_timeout_s: float = 8.0
+    voicemail_max_s: float = 120.0
+    initial_post_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    name: str
+    numbers: tuple[str, ...]
+    plantype: str
+    initial_post_url: str
+    outcome_post_url: str
+    caller_id: str = ""
+
+    def caller_id_for(self, dialled_number: str) -> str:
+        """Caller id shown to agents when ShowAgentRealID=0 (SPEC §4.3)."""
+        return self.caller_id or dialled_number
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    carrier: CarrierSettings = field(default_factory=CarrierSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    campaigns: tuple[Campaign, ...] = ()
+
+    def campaign_for_number(self, number: str) -> Campaign | None:
+        """The campaign that owns the 10-digit ``number``, or ``None``."""
+        for campaign in self.campaigns:
+            if number in campaign.numbers:
+                return campaign
+        return None
+
+    def campaign_named(self, name: str) -> Campaign | None:
+        return next((c for c in self.campaigns if c.name == name), None)
+
+
+# --- the schema ---------------------------------------------------------------------------
+
+_Check = Callable[[Any], str | None]  # returns a problem message, or None when fine
+
+
+def _is_url(value: Any) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"must be an http(s) URL, got {value!r}"
+    return None
+
+
+def _is_bind(value: Any) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return f"must be HOST:PORT, got {value!r}"
+    return None
+
+
+def _is_store_url(value: Any) -> str | None:
+    if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+        return f"must be sqlite:///PATH or postgresql+psycopg://..., got {value!r}"
+    return None
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _one_of(*allowed: str) -> _Check:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}; got {value!r}"
+
+    return check
+
+
+def _nonempty(value: Any) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _plantype(value: Any) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    return None if len(value) <= 20 else "must be at most 20 characters (API doc)"
+
+
+def _ten_digits(value: Any) -> str | None:
+    if value == "":
+        return None
+    return None if to_nanp10(value) == value else f"must be 10 digits, got {value!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    kind: type | tuple[type, ...]
+    default: Any = ...  # ... means required
+    check: _Check | None = None
+
+
+_REQUIRED = ...
+_NUMBER = (int, float)
+
+_SECTIONS: dict[str, dict[str, _Key]] = {
+    "server": {
+        "bind": _Key(str, "127.0.0.1:8080", _is_bind),
+        "public_url": _Key(str, "http://127.0.0.1:8080", _is_url),
+        "drain_s": _Key(_NUMBER, 10.0, _positive),
+    },
+    "store": {"url": _Key(str, "sqlite:///orchestrator.db", _is_store_url)},
+    "carrier": {
+        "kind": _Key(str, "plivo", _one_of("plivo", "simulator")),
+        "auth_id": _Key(str, ""),
+        "auth_token": _Key(str, ""),
+        "api_url": _Key(str, "https://api.plivo.com", _is_url),
+        "verify_signatures": _Key(bool, True),
+        "calls_per_second": _Key(_NUMBER, 2.0, _positive),
+    },
+    "routing": {
+        "plan_timeout_s": _Key(_NUMBER, 10.0, _positive),
+        "ring_timeout_s": _Key(_NUMBER, 20.0, _positive),
+        "accept_timeout_s": _Key(_NUMBER, 8.0, _positive),
+        "voicemail_max_s": _Key(_NUMBER, 120.0, _positive),
+        "initial_post_timeout_s": _Key(_NUMBER, 5.0, _positive),
+    },
+    "log": {"level": _Key(str, "info", _one_of(*LOG_LEVELS))},
+}
+
+_CAMPAIGN: dict[str, _Key] = {
+    "name": _Key(str, _REQUIRED, _nonempty),
+    "numbers": _Key(list, _REQUIRED),
+    "plantype": _Key(str, _REQUIRED, _plantype),
+    "initial_post_url": _Key(str, _REQUIRED, _is_url),
+    "outcome_post_url": _Key(str, _REQUIRED, _is_url),
+    "caller_id": _Key(str, "", _ten_digits),
+}
+
+_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list", _NUMBER: "a number"}
+
+
+def _read_table(
+    table: Mapping[str, Any], schema: Mapping[str, _Key], prefix: str, problems: list[Problem]
+) -> dict[str, Any]:
+    """Check one TOML table against its schema; return the values (defaults filled in)."""
+    values: dict[str, Any] = {}
+    for key in table:
+        if key not in schema:
+            problems.append(Problem(f"{prefix}.{key}", "unknown key"))
+    for key, spec in schema.items():
+        name = f"{prefix}.{key}"
+        if key not in table:
+            if spec.default is _REQUIRED:
+                problems.append(Problem(name, "missing required key"))
+            else:
+                values[key] = spec.default
+            continue
+        value = table[key]
+        # bool is an int in Python: never accept true/false where a number is expected
+        wrong_bool = isinstance(value, bool) and spec.kind is not bool
+        if wrong_bool or not isinstance(value, spec.kind):
+            expected = _TYPE_NAMES.get(spec.kind, str(spec.kind))
+            problems.append(Problem(name, f"must be {expected}, got {type(value).__name__}"))
+            continue
+        message = spec.check(value) if spec.check else None
+        if message:
+            problems.append(Problem(name, message))
+            continue
+        values[key] = float(value) if spec.kind is _NUMBER else value
+    return values
+
+
+def _read_campaigns(raw: Any, problems: list[Problem]) -> list[Campaign]:
+    if not isinstance(raw, list) or not raw:
+        problems.append(Problem("campaigns", "at least one [[campaigns]] table is required"))
+        return []
+    campaigns: list[Campaign] = []
+    owner: dict[str, str] = {}
+    names: set[str] = set()
+    for i, table in enumerate(raw):
+        prefix = f"campaigns[{i}]"
+        if not isinstance(table, dict):
+            problems.append(Problem(prefix, "must be a table"))
+            continue
+        before = len(problems)
+        values = _read_table(table, _CAMPAIGN, prefix, problems)
+        numbers: list[str] = []
+        for j, number in enumerate(values.get("numbers", [])):
+            if not isinstance(number, str) or to_nanp10(number) != number:
+                problems.append(Problem(f"{prefix}.numbers[{j}]", f"must be 10 digits, got {number!r}"))
+            elif number in owner:
+                problems.append(
+                    Problem(
+                        f"{prefix}.numbers[{j}]",
+                        f"duplicate campaign number {number} (also in campaign {owner[number]!r})",
+                    )
+                )
+            else:
+                owner[number] = values.get("name", prefix)
+                numbers.append(number)
+        if "numbers" in values and not values["numbers"]:
+            problems.append(Problem(f"{prefix}.numbers", "must list at least one number"))
+        name = values.get("name")
+        if name in names:
+            problems.append(Problem(f"{prefix}.name", f"duplicate campaign name {name!r}"))
+        names.add(name)
+        if len(problems) == before:
+            campaigns.append(Campaign(**{**values, "numbers": tuple(numbers)}))
+    return campaigns
+
+
+def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from a decoded TOML mapping.
+
+    ``PLIVO_AUTH_ID`` / ``PLIVO_AUTH_TOKEN`` in ``env`` fill ``carrier.auth_id`` /
+    ``carrier.auth_token`` when the file leaves them empty.
+
+    Raises:
+        ConfigError: listing every problem found, each naming its key.
+    """
+    env = env or {}
+    problems: list[Problem] = []
+    for key in data:
+        if key not in _SECTIONS and key != "campaigns":
+            problems.append(Problem(key, "unknown section"))
+    sections: dict[str, dict[str, Any]] = {}
+    for section, schema in _SECTIONS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(Problem(section, "must be a table"))
+            table = {}
+        sections[section] = _read_table(table, schema, section, problems)
+    campaigns = _read_campaigns(data.get("campaigns"), problems)
+
+    carrier = sections["carrier"]
+    for key, var in (("auth_id", "PLIVO_AUTH_ID"), ("auth_token", "PLIVO_AUTH_TOKEN")):
+        if not carrier.get(key) and env.get(var):
+            carrier[key] = env[var]
+    if carrier.get("kind") == "plivo" and carrier.get("verify_signatures", True):
+        if not carrier.get("auth_token"):
+            problems.append(
+                Problem(
+                    "carrier.auth_token",
+                    "required to verify Plivo signatures (set it, or env PLIVO_AUTH_TOKEN)",
+                )
+            )
+    if problems:
+        raise ConfigError(problems)
+    return Settings(
+        server=ServerSettings(**sections["server"]),
+        store=StoreSettings(**sections["store"]),
+        carrier=CarrierSettings(**carrier),
+        routing=RoutingSettings(**sections["routing"]),
+        log=LogSettings(**sections["log"]),
+        campaigns=tuple(campaigns),
+    )
+
+
+def load_settings(path: str | Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and parse a TOML config file.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or has problems.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(path), "config file not found")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(str(path), f"not valid TOML: {exc}")]) from None
+    return parse_settings(data, env)

@@ -1,0 +1,84 @@
+"""Ports: what the actors need from the outside world, as Protocols. A leaf module.
+
+Implementations: carriers (``orchestrator.carriers``: Plivo, the in-memory fake), the store
+(``store``), the customer's web endpoint (``orchestrator.customer``). Actors receive these
+through their constructors and never import an implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from orchestrator.messages import LeadTarget
+from orchestrator.records import Record
+
+
+@dataclass(frozen=True, slots=True)
+class LegRequest:
+    """One outbound call to one agent. Numbers are 10-digit NANP; the adapter converts."""
+
+    tracking_guid: str
+    leg_id: str
+    to: str
+    caller_id: str
+    ring_timeout_s: float
+    caller_name: str = ""
+
+
+class Carrier(Protocol):
+    """The few carrier operations a call needs.
+
+    Contract for every implementation:
+
+    - ``originate`` may wait (cancellably) for the outbound rate limit; once it has sent the
+      request to the carrier it finishes that request shielded from cancellation (bounded by its
+      own timeout) and returns the request id, so the caller always learns the id of a call that
+      was placed and can cancel it. It never retries a request that may have been placed.
+    - ``cancel`` / ``hangup`` are idempotent: ending something already gone is not an error.
+    - Failures raise :class:`orchestrator.errors.CarrierError`.
+    """
+
+    async def originate(self, request: LegRequest) -> str:
+        """Place the call; return the carrier's request id."""
+        ...
+
+    async def cancel(self, request_id: str) -> None:
+        """Cancel a queued or ringing request that has not been answered."""
+        ...
+
+    async def hangup(self, call_id: str) -> None:
+        """Hang up a live (answered) call by its carrier call id."""
+        ...
+
+    async def redirect_lead(self, call_id: str, tracking_guid: str, target: LeadTarget) -> None:
+        """Move the lead's live call to new instructions (hold room, voicemail)."""
+        ...
+
+
+class Recorder(Protocol):
+    """The store's write side. ``record`` only queues: it never waits on the database
+    (except for back-pressure when the writer's queue is full)."""
+
+    async def record(self, *records: Record) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerReply:
+    """The customer's answer to a Step 1 GET: status and the fields of its body, if any."""
+
+    status: int
+    fields: Mapping[str, str | list[str]]
+
+
+class Customer(Protocol):
+    """The customer's web endpoint (Step 1 GET, Step 3 POST)."""
+
+    async def initial_post(self, url: str, fields: Mapping[str, str]) -> CustomerReply:
+        """GET ``url`` with ``fields``; raise ``OrchestratorError`` subclasses on failure."""
+        ...
+
+    async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
+        """POST the Step 3 form with idempotency ``key``; return the HTTP status."""
+        ...
