@@ -134,3 +134,28 @@ class LeadTarget(StrEnum):
 
     HOLD = "hold"  # the waiting room, hold music
     VOICEMAIL = "voicemail"  # the API doc's sentence, then record a message
+
+
+# --- the answer to an inbound call --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAccepted:
+    """The lead's call was taken in (or was already: ``duplicate`` for a carrier retry).
+
+    The carrier adapter answers with the hold room named ``tracking_guid``.
+    """
+
+    tracking_guid: str
+    campaign: str
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRejected:
+    """We will not route this call (unknown number, shutting down): apologise and hang up."""
+
+    reason: str
+
+
+InboundResult = InboundAccepted | InboundRejected
