@@ -212,7 +212,7 @@ def _read_table(
             else:
                 values[key] = spec.default
             continue
-        value = table[key]
+        value: Any = table[key]
         # bool is an int in Python: never accept true/false where a number is expected
         wrong_bool = isinstance(value, bool) and spec.kind is not bool
         if wrong_bool or not isinstance(value, spec.kind):
@@ -223,7 +223,7 @@ def _read_table(
         if message:
             problems.append(Problem(name, message))
             continue
-        values[key] = float(value) if spec.kind is _NUMBER else value
+        values[key] = float(table[key]) if spec.kind is _NUMBER else value
     return values
 
 
@@ -258,9 +258,10 @@ def _read_campaigns(raw: Any, problems: list[Problem]) -> list[Campaign]:
         if "numbers" in values and not values["numbers"]:
             problems.append(Problem(f"{prefix}.numbers", "must list at least one number"))
         name = values.get("name")
-        if name in names:
+        if name is not None and name in names:
             problems.append(Problem(f"{prefix}.name", f"duplicate campaign name {name!r}"))
-        names.add(name)
+        if name is not None:
+            names.add(name)
         if len(problems) == before:
             campaigns.append(Campaign(**{**values, "numbers": tuple(numbers)}))
     return campaigns

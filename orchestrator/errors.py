@@ -9,6 +9,7 @@ The hierarchy says who is at fault::
     ├── PlanConflict           a second, different plan for a call that already has one
     ├── CarrierError           the carrier (Plivo) failed or refused a request
     │   └── CarrierRateLimited the carrier answered 429
+    ├── CustomerError          the customer's endpoint failed (network, timeout, bad body)
     └── StoreError             the database failed
 """
 
@@ -71,6 +72,10 @@ class CarrierError(OrchestratorError):
 
 class CarrierRateLimited(CarrierError):
     """The carrier answered 429 Too Many Requests."""
+
+
+class CustomerError(OrchestratorError):
+    """The customer's web endpoint could not be reached or answered unusably."""
 
 
 class StoreError(OrchestratorError):

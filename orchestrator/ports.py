@@ -82,3 +82,16 @@ class Customer(Protocol):
     async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
         """POST the Step 3 form with idempotency ``key``; return the HTTP status."""
         ...
+
+
+class StoredCall(Protocol):
+    """The part of a stored call the service needs to answer a late Step 2 re-post."""
+
+    @property
+    def plan_fingerprint(self) -> str | None: ...
+
+
+class CallLookup(Protocol):
+    """Read access to calls that are no longer live (the store's read side)."""
+
+    async def get_call(self, tracking_guid: str) -> StoredCall | None: ...

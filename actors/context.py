@@ -1,0 +1,43 @@
+"""What every actor of one call shares: the call, its settings, the ports, and the journal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+
+from orchestrator.config import RoutingSettings
+from orchestrator.model import InboundCall
+from orchestrator.ports import Carrier, Recorder
+from orchestrator.records import EventLogged
+
+logger = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Per-call dependencies. ``event`` logs a line and journals it for the call's event log;
+    ``flush`` hands the journal to the store (the store's writer batches it)."""
+
+    call: InboundCall
+    caller_id: str  # shown to agents when ShowAgentRealID=0
+    routing: RoutingSettings
+    carrier: Carrier
+    recorder: Recorder
+    now: Callable[[], float] = time.time
+    journal: list[EventLogged] = field(default_factory=list)
+
+    def event(self, name: str, *, level: str = "info", **data: Any) -> None:
+        """Log ``name`` (call context comes from contextvars) and journal it."""
+        getattr(logger, level)(name, **data)
+        detail = orjson.dumps(data, default=str).decode() if data else ""
+        self.journal.append(EventLogged(self.call.tracking_guid, name, self.now(), detail))
+
+    async def flush(self) -> None:
+        if self.journal:
+            batch, self.journal = self.journal, []
+            await self.recorder.record(*batch)

@@ -1,0 +1,252 @@
+"""The referee: one call's routing state, changed only by the call's dispatcher task.
+
+Every carrier event of a call passes through :meth:`Referee.handle` in arrival order, and
+``handle`` is synchronous: no other task can run between reading the state and changing it.
+That is what makes "the first accept wins" atomic — two agents pressing 1 in the same instant
+are two events in the mailbox; the first one handled wins, the second is told the call was
+taken — and it is why no decision here does I/O. Carrier work the referee wants done (end a
+stray leg) is queued in :attr:`Referee.strays` for the dispatcher to perform.
+
+Peers get this wrong in known ways (mod_callcenter's "zombie" legs still ringing after the call
+was taken, Asterisk ringall's double accept); the rules here answer each of them:
+
+- a leg that answers after the winner was chosen, or after its tier or the call was given up, is
+  told "taken" and hung up (:data:`TAKEN_TEXT` then hang-up), never bridged;
+- a leg we no longer know that rings or answers (its actor already ended it, or the call is
+  over) is ended again at the carrier;
+- winning cancels the tier's scope, which makes every other leg actor end its leg at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+import trio
+
+from actors.context import CallContext
+from actors.leg import Leg, LegPhase
+from orchestrator.messages import (
+    TAKEN_TEXT,
+    CarrierEvent,
+    Connect,
+    Decision,
+    LeadHungUp,
+    LegAnswered,
+    LegDigits,
+    LegEndCause,
+    LegEnded,
+    LegRinging,
+    RecordingReady,
+    Release,
+    VoicemailRecorded,
+    Whisper,
+)
+from orchestrator.model import LegResult
+
+_END_RESULTS = {
+    LegEndCause.BUSY: LegResult.BUSY,
+    LegEndCause.NO_ANSWER: LegResult.NO_ANSWER,
+    LegEndCause.FAILED: LegResult.FAILED,
+    LegEndCause.CANCELLED: LegResult.CANCELLED,
+}
+ACCEPT_DIGIT = "1"
+DECLINE_TEXT = "Thank you. Goodbye."
+
+
+@dataclass(slots=True, eq=False)
+class TierRace:
+    """The legs of the tier now ringing, and who (if anyone) won it."""
+
+    number: int
+    scope: trio.CancelScope
+    legs: list[Leg] = field(default_factory=list)
+    winner: Leg | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A leg to end at the carrier because nobody owns it any more."""
+
+    request_id: str = ""
+    call_id: str = ""
+
+
+class Referee:
+    """Routing state of one call. See the module docstring for the rules."""
+
+    def __init__(
+        self, ctx: CallContext, whisper_text: str, on_lead_gone: Callable[[], None]
+    ) -> None:
+        self.ctx = ctx
+        self.whisper_text = whisper_text
+        self._on_lead_gone = on_lead_gone
+        self.legs: dict[str, Leg] = {}
+        self.race: TierRace | None = None
+        self.winner: Leg | None = None
+        self.lead_gone = trio.Event()
+        self.winner_gone = trio.Event()
+        self.recording_url = ""
+        self.recording_ready = trio.Event()
+        self.voicemail: VoicemailRecorded | None = None
+        self.voicemail_ready = trio.Event()
+        self.strays: list[Stray] = []
+
+    # --- the tier runner's side ------------------------------------------------------------
+
+    def open_race(self, number: int, scope: trio.CancelScope) -> TierRace:
+        self.race = TierRace(number, scope)
+        return self.race
+
+    def add_leg(self, leg: Leg) -> None:
+        assert self.race is not None
+        self.race.legs.append(leg)
+        self.legs[leg.leg_id] = leg
+
+    def close_race(self) -> None:
+        self.race = None
+
+    # --- the dispatcher's side -------------------------------------------------------------
+
+    def handle(self, event: CarrierEvent) -> Decision | None:
+        """Apply one carrier event; return the answer the carrier needs, if any."""
+        leg_id = getattr(event, "leg_id", "")
+        leg = self.legs.get(leg_id) if leg_id else None
+        if leg is None:
+            return self._handle(event)
+        with structlog.contextvars.bound_contextvars(
+            leg_id=leg.leg_id, agent_id=leg.agent.agent_id, tier=leg.tier
+        ):
+            return self._handle(event)
+
+    def _handle(self, event: CarrierEvent) -> Decision | None:
+        match event:
+            case LegRinging():
+                self._ringing(event)
+            case LegAnswered():
+                return self._answered(event)
+            case LegDigits():
+                return self._digits(event)
+            case LegEnded():
+                self._ended(event)
+            case LeadHungUp():
+                self._lead_hung_up()
+            case RecordingReady():
+                self.recording_url = event.url
+                self.recording_ready.set()
+                self.ctx.event("call.recording_ready", url=event.url)
+            case VoicemailRecorded():
+                if self.voicemail is None:
+                    self.voicemail = event
+                    self.voicemail_ready.set()
+                    self.ctx.event("call.voicemail_recorded", url=event.url,
+                                   duration_s=event.duration_s)
+        return None
+
+    def _live_leg(self, leg_id: str) -> Leg | None:
+        """The leg if it still belongs to the race now ringing and may still win."""
+        leg = self.legs.get(leg_id)
+        race = self.race
+        if leg is None or leg.settled or race is None or leg not in race.legs:
+            return None
+        if race.winner is not None or self.lead_gone.is_set():
+            return None
+        return leg
+
+    def _ringing(self, event: LegRinging) -> None:
+        leg = self.legs.get(event.leg_id)
+        if leg is None or leg.over:
+            self._stray(event.request_id, event.call_id, why="rang after it was ended")
+            return
+        leg.call_id = event.call_id or leg.call_id
+        if leg.phase is LegPhase.DIALLING:
+            leg.phase = LegPhase.RINGING
+            self.ctx.event("leg.ringing", level="debug")
+
+    def _answered(self, event: LegAnswered) -> Decision:
+        leg = self.legs.get(event.leg_id)
+        if leg is not None:
+            leg.call_id = event.call_id or leg.call_id
+        live = self._live_leg(event.leg_id)
+        if live is None:
+            if leg is not None and not leg.won:
+                leg.settle(LegResult.TAKEN)
+            elif leg is None:
+                self._stray("", event.call_id, why="answered for an unknown leg")
+            self.ctx.event("leg.answered_late", leg_id=event.leg_id, call_id=event.call_id)
+            return Release(TAKEN_TEXT)
+        live.answered_at = trio.current_time()
+        self.ctx.event("leg.answered", press1=live.agent.press1)
+        if not live.agent.press1:
+            return self._win(live)
+        live.phase = LegPhase.WHISPERING
+        return Whisper(self.whisper_text, self.ctx.routing.accept_timeout_s)
+
+    def _digits(self, event: LegDigits) -> Decision:
+        live = self._live_leg(event.leg_id)
+        if live is None or live.phase is not LegPhase.WHISPERING:
+            leg = self.legs.get(event.leg_id)
+            if leg is not None and not leg.won:
+                leg.settle(LegResult.TAKEN)
+            self.ctx.event("leg.accepted_late", leg_id=event.leg_id, digits=event.digits)
+            return Release(TAKEN_TEXT)
+        if event.digits[:1] == ACCEPT_DIGIT:
+            return self._win(live)
+        result = LegResult.DECLINED if event.digits else LegResult.NO_INPUT
+        live.settle(result)
+        self.ctx.event("leg.declined", digits=event.digits, result=result.value)
+        return Release(DECLINE_TEXT)
+
+    def _win(self, leg: Leg) -> Connect:
+        race = self.race
+        assert race is not None
+        assert race.winner is None
+        race.winner = self.winner = leg
+        leg.won = True
+        leg.result = LegResult.ACCEPTED
+        leg.phase = LegPhase.CONNECTED
+        self.ctx.event("leg.accepted")
+        race.scope.cancel(reason=f"accepted by leg {leg.leg_id}")
+        return Connect(room=self.ctx.call.tracking_guid)
+
+    def _ended(self, event: LegEnded) -> None:
+        leg = self.legs.get(event.leg_id)
+        if leg is None:
+            return
+        leg.call_id = event.call_id or leg.call_id
+        if leg.won:
+            if not self.winner_gone.is_set():
+                self.ctx.event("leg.ended", result=LegResult.ACCEPTED.value,
+                               duration_s=event.duration_s)
+                self.winner_gone.set()
+            return
+        if leg.over:
+            return
+        if leg.result is None:
+            if event.cause is LegEndCause.HANGUP:
+                leg.result = self._hangup_result(leg)
+            else:
+                leg.result = _END_RESULTS[event.cause]
+        leg.mark_over(leg.result)
+
+    def _hangup_result(self, leg: Leg) -> LegResult:
+        """An answered, unsettled leg hung up: silence past the accept window, or the agent left."""
+        if leg.answered_at is None:
+            return LegResult.NO_ANSWER
+        waited = trio.current_time() - leg.answered_at
+        if waited >= self.ctx.routing.accept_timeout_s:
+            return LegResult.NO_INPUT
+        return LegResult.AGENT_HUNG_UP
+
+    def _lead_hung_up(self) -> None:
+        if not self.lead_gone.is_set():
+            self.lead_gone.set()
+            self.ctx.event("call.lead_hung_up")
+            self._on_lead_gone()
+
+    def _stray(self, request_id: str, call_id: str, *, why: str) -> None:
+        if request_id or call_id:
+            self.strays.append(Stray(request_id, call_id))
+            self.ctx.event("leg.stray_ended", request_id=request_id, call_id=call_id, why=why,
+                           level="warning")

@@ -1,0 +1,387 @@
+"""The call supervisor: one actor per lead call, from Step 1 to the outcome.
+
+Shape (DESIGN.md): the supervisor owns a call nursery holding its dispatcher (the one task
+that reads the call's mailbox, see :mod:`actors.referee`) and, while dialling, one tier
+nursery at a time holding that tier's leg actors. Tiers run strictly one after another: a tier
+is over only when every one of its legs has ended. Phases::
+
+    Step 1 initial post ──► wait for the plan (≤ plan_timeout_s) ──► tiers, in ascending number
+        │                         │                                   │ first accept wins
+        │ lead hangs up: every    │ no agents / timeout               ▼
+        │ leg ends, outcome       ▼                             connected (recorded) ──► outcome
+        └──► 999999          voicemail ──► message? 0 + link : 999999 ──► outcome
+
+Whatever happens — including cancellation at shutdown — the call ends with exactly one
+outcome, recorded together with its outbox row (``CallFinished``) and handed to the courier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import structlog
+import trio
+
+from actors.context import CallContext
+from actors.leg import Leg, run_leg
+from actors.mailbox import Envelope, ReplySlot, open_mailbox
+from actors.referee import Referee
+from orchestrator.config import Campaign
+from orchestrator.errors import CarrierError, OrchestratorError, PlanConflict, PlanRejected
+from orchestrator.messages import (
+    TAKEN_TEXT,
+    CarrierEvent,
+    Decision,
+    LeadTarget,
+    LegAnswered,
+    LegDigits,
+    Release,
+)
+from orchestrator.model import CallState, Outcome, RoutingPlan, Tier
+from orchestrator.plan_parser import parse_routing_plan, plan_fields_present
+from orchestrator.ports import Customer
+from orchestrator.records import CallFinished, CallStarted, CallStateChanged, PlanAccepted
+
+logger = structlog.get_logger()
+
+#: How long a webhook handler waits for the call's answer before releasing the agent.
+REPLY_TIMEOUT_S = 5.0
+#: After a connected call ends, how long to wait for its recording URL before posting without.
+RECORDING_GRACE_S = 30.0
+#: After the voicemail window (or the lead hanging up in it), how long to wait for the message.
+VOICEMAIL_GRACE_S = 15.0
+#: Bound on the shielded final bookkeeping (outcome record, lead hang-up at shutdown).
+FINALIZE_TIMEOUT_S = 10.0
+
+
+class OutcomeSink(Protocol):
+    """Where finished calls' Step 3 posts go (the courier)."""
+
+    async def send(self, tracking_guid: str, url: str, fields: Mapping[str, str]) -> None: ...
+
+
+def whisper_text(plantype: str, lead_phone: str) -> str:
+    """What an agent hears on answering: who is calling, and how to accept."""
+    spoken = " ".join(lead_phone)
+    return f"Incoming {plantype} call from {spoken}. Press 1 to accept, any other key to decline."
+
+
+class CallSupervisor:
+    """Routes one lead call. Created by the service; ``run`` is its whole life."""
+
+    def __init__(
+        self,
+        ctx: CallContext,
+        campaign: Campaign,
+        *,
+        customer: Customer,
+        outcomes: OutcomeSink,
+        new_leg_id: Callable[[], str],
+        initial_post_timeout_s: float,
+    ) -> None:
+        self.ctx = ctx
+        self.campaign = campaign
+        self._customer = customer
+        self._outcomes = outcomes
+        self._new_leg_id = new_leg_id
+        self._initial_post_timeout_s = initial_post_timeout_s
+        self._inbox_send, self._inbox_recv = open_mailbox()
+        self._route_scope = trio.CancelScope()
+        self.referee = Referee(
+            ctx, whisper_text(ctx.call.plantype, ctx.call.lead_phone), self._lead_gone
+        )
+        self.state = CallState.INITIAL_POST
+        self.plan: RoutingPlan | None = None
+        self._plan_ready = trio.Event()
+        self.outcome: Outcome | None = None
+        self.finished = trio.Event()
+        self.tiers_tried: list[int] = []
+        self._started = trio.current_time()
+        self._connected_at: float | None = None
+
+    @property
+    def tracking_guid(self) -> str:
+        return self.ctx.call.tracking_guid
+
+    # --- the service's side ----------------------------------------------------------------
+
+    async def post(self, event: CarrierEvent) -> Decision | None:
+        """Deliver ``event``; for an agent answer or key press, wait for the decision."""
+        slot = ReplySlot() if isinstance(event, LegAnswered | LegDigits) else None
+        envelope: Envelope = (event, slot)
+        try:
+            try:
+                self._inbox_send.send_nowait(envelope)
+            except trio.WouldBlock:
+                logger.warning("call.mailbox_full", tracking_guid=self.tracking_guid)
+                with trio.move_on_after(REPLY_TIMEOUT_S):
+                    await self._inbox_send.send(envelope)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The call has just finished: nobody may join it any more.
+            return None if slot is None else Release(TAKEN_TEXT)
+        return None if slot is None else await slot.get(REPLY_TIMEOUT_S)
+
+    def offer_plan(self, plan: RoutingPlan) -> RoutingPlan:
+        """Hand a Step 2 plan to the call (synchronously, so two posts cannot both win).
+
+        Raises:
+            PlanConflict: the call has a different plan already, or no longer waits for one.
+        """
+        if self.plan is not None:
+            if self.plan.fingerprint() == plan.fingerprint():
+                return self.plan
+            raise PlanConflict("this call already has a different routing plan")
+        if self.state not in (CallState.INITIAL_POST, CallState.WAITING_PLAN):
+            raise PlanConflict(f"this call no longer waits for a routing plan (it is {self.state})")
+        self.plan = plan
+        self._plan_ready.set()
+        return plan
+
+    # --- the actor -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        call = self.ctx.call
+        with structlog.contextvars.bound_contextvars(
+            tracking_guid=call.tracking_guid, campaign=call.campaign,
+            call_uuid=call.carrier_call_id,
+        ):
+            try:
+                await self.ctx.recorder.record(CallStarted(call, self.ctx.now()))
+                self.ctx.event("call.started", lead_phone=call.lead_phone,
+                               dialled=call.dialled_number, plantype=call.plantype,
+                               referral_id=call.details.referral_id)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._dispatch, nursery)
+                    try:
+                        self.outcome = await self._route()
+                    finally:
+                        nursery.cancel_scope.cancel(reason="call finished")
+            finally:
+                with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
+                    await self._finish()
+
+    async def _dispatch(self, nursery: trio.Nursery) -> None:
+        """The one reader of the mailbox: every decision about this call is made here."""
+        async with self._inbox_recv:
+            async for event, slot in self._inbox_recv:
+                decision = self.referee.handle(event)
+                if slot is not None:
+                    slot.put(decision if decision is not None else Release())
+                for stray in self.referee.strays:
+                    nursery.start_soon(self._end_stray, stray.request_id, stray.call_id)
+                self.referee.strays.clear()
+                await self.ctx.flush()
+
+    async def _end_stray(self, request_id: str, call_id: str) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
+            try:
+                if call_id:
+                    await self.ctx.carrier.hangup(call_id)
+                elif request_id:
+                    await self.ctx.carrier.cancel(request_id)
+            except CarrierError as exc:
+                self.ctx.event("leg.end_failed", error=str(exc), request_id=request_id,
+                               call_id=call_id, level="error")
+
+    def _lead_gone(self) -> None:
+        """The lead hung up. Before a winner: stop routing at once (every leg ends)."""
+        if self.state in (CallState.INITIAL_POST, CallState.WAITING_PLAN, CallState.DIALLING):
+            self._route_scope.cancel(reason="lead hung up")
+
+    async def _set_state(self, state: CallState) -> None:
+        self.state = state
+        await self.ctx.recorder.record(CallStateChanged(self.tracking_guid, state, self.ctx.now()))
+
+    # --- phases ----------------------------------------------------------------------------
+
+    async def _route(self) -> Outcome:
+        referee = self.referee
+        with self._route_scope:
+            await self._initial_post()
+            if self.plan is None:
+                await self._set_state(CallState.WAITING_PLAN)
+                with trio.move_on_after(self.ctx.routing.plan_timeout_s):
+                    await self._plan_ready.wait()
+            plan = self.plan
+            if plan is None:
+                # Too late for Step 2 from here on: offer_plan answers 409.
+                await self._set_state(CallState.VOICEMAIL)
+                return await self._voicemail("plan_timeout")
+            await self.ctx.recorder.record(
+                PlanAccepted(self.tracking_guid, plan.fingerprint(), plan.agents, self.ctx.now())
+            )
+            self.ctx.event("plan.received", agents=len(plan.agents),
+                           tiers=[t.number for t in plan.tiers])
+            if plan.no_agents:
+                await self._set_state(CallState.VOICEMAIL)
+                return await self._voicemail("no_agents")
+            await self._set_state(CallState.DIALLING)
+            for tier in plan.tiers:
+                if await self._run_tier(tier):
+                    break
+                self.ctx.event("tier.exhausted", tier=tier.number)
+        winner = referee.winner
+        if winner is not None:
+            return await self._connected(winner)
+        if referee.lead_gone.is_set():
+            return Outcome.hung_up()
+        await self._set_state(CallState.VOICEMAIL)
+        return await self._voicemail("all_tiers_failed")
+
+    async def _initial_post(self) -> None:
+        """Step 1: tell the customer about the call; its answer may already carry the plan."""
+        call = self.ctx.call
+        fields = call.initial_post_fields()
+        reply = None
+        with trio.move_on_after(self._initial_post_timeout_s) as scope:
+            try:
+                reply = await self._customer.initial_post(self.campaign.initial_post_url, fields)
+            except OrchestratorError as exc:
+                self.ctx.event("step1.failed", reason=str(exc), level="warning")
+        if scope.cancelled_caught:
+            self.ctx.event("step1.failed", reason="timeout", level="warning",
+                           timeout_s=self._initial_post_timeout_s)
+        if reply is None:
+            return
+        self.ctx.event("step1.sent", status=reply.status)
+        if self.plan is not None or not plan_fields_present(reply.fields):
+            return
+        body = dict(reply.fields)
+        if not any(k.lower() == "trackingguid" for k in body):
+            body["TrackingGUID"] = call.tracking_guid
+        try:
+            plan = parse_routing_plan(body)
+        except PlanRejected as exc:
+            self.ctx.event("step1.plan_rejected", problems=[str(p) for p in exc.problems],
+                           level="warning")
+            return
+        if plan.tracking_guid != call.tracking_guid:
+            self.ctx.event("step1.plan_rejected", problems=["TrackingGUID names another call"],
+                           level="warning")
+            return
+        self.ctx.event("plan.synchronous")
+        self.offer_plan(plan)
+
+    async def _run_tier(self, tier: Tier) -> bool:
+        """Ring every agent of ``tier`` at once; True if one accepted. Returns only once every
+        leg of the tier has ended."""
+        self.tiers_tried.append(tier.number)
+        await self.ctx.flush()
+        async with trio.open_nursery() as tier_nursery:
+            race = self.referee.open_race(tier.number, tier_nursery.cancel_scope)
+            self.ctx.event("tier.started", tier=tier.number,
+                           agents=[a.agent_id for a in tier.agents])
+            ringing: set[str] = set()
+            for agent in tier.agents:
+                if agent.phone in ringing:  # SPEC §4.8: never ring one phone twice at once
+                    self.ctx.event("leg.skipped", agent_id=agent.agent_id, phone=agent.phone,
+                                   reason="phone already ringing in this tier")
+                    continue
+                ringing.add(agent.phone)
+                leg = Leg(self._new_leg_id(), agent, tier.number)
+                self.referee.add_leg(leg)
+                await tier_nursery.start(run_leg, leg, self.ctx)
+        self.referee.close_race()
+        await self.ctx.flush()
+        return race.winner is not None
+
+    async def _connected(self, winner: Leg) -> Outcome:
+        await self._set_state(CallState.CONNECTED)
+        self._connected_at = trio.current_time()
+        self.ctx.event("call.connected", agent_id=winner.agent.agent_id, leg_id=winner.leg_id,
+                       tier=winner.tier,
+                       wait_s=round(self._connected_at - self._started, 3))
+        referee = self.referee
+        async with trio.open_nursery() as nursery:
+            # The call is over when either side leaves; the other side is then hung up.
+            async def until(event: trio.Event) -> None:
+                await event.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until, referee.winner_gone)
+            nursery.start_soon(until, referee.lead_gone)
+        await self._hang_up_quietly(winner.call_id)
+        await self._hang_up_quietly(self.ctx.call.carrier_call_id)
+        with trio.move_on_after(RECORDING_GRACE_S):
+            await referee.recording_ready.wait()
+        return Outcome.connected(winner.agent.agent_id, referee.recording_url)
+
+    async def _voicemail(self, reason: str) -> Outcome:
+        referee = self.referee
+        self.ctx.event("call.voicemail", reason=reason)
+        if referee.lead_gone.is_set():
+            return Outcome.hung_up()
+        try:
+            await self.ctx.carrier.redirect_lead(
+                self.ctx.call.carrier_call_id, self.tracking_guid, LeadTarget.VOICEMAIL
+            )
+        except CarrierError as exc:
+            self.ctx.event("call.voicemail_failed", error=str(exc), level="error")
+            await self._hang_up_quietly(self.ctx.call.carrier_call_id)
+            return Outcome.hung_up()
+        # The voicemail document hangs up after the message; the recording follows.
+        with trio.move_on_after(self.ctx.routing.voicemail_max_s + VOICEMAIL_GRACE_S):
+            await referee.lead_gone.wait()
+        with trio.move_on_after(VOICEMAIL_GRACE_S):
+            await referee.voicemail_ready.wait()
+        if not referee.lead_gone.is_set():
+            await self._hang_up_quietly(self.ctx.call.carrier_call_id)
+        if referee.voicemail is not None and referee.voicemail.url:
+            return Outcome.voicemail(referee.voicemail.url)
+        return Outcome.hung_up()
+
+    async def _hang_up_quietly(self, call_id: str) -> None:
+        if not call_id:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
+            try:
+                await self.ctx.carrier.hangup(call_id)
+            except CarrierError as exc:
+                self.ctx.event("call.hangup_failed", call_id=call_id, error=str(exc),
+                               level="warning")
+
+    async def _finish(self) -> None:
+        """Decide and record the one outcome (shielded: runs even when cancelled)."""
+        outcome = self.outcome
+        if outcome is None:
+            # Cancelled (service shutdown) or crashed: decide from what is known.
+            referee = self.referee
+            self.ctx.event("call.aborted", state=self.state.value, level="error")
+            if referee.winner is not None:
+                outcome = Outcome.connected(referee.winner.agent.agent_id, referee.recording_url)
+            elif referee.voicemail is not None:
+                outcome = Outcome.voicemail(referee.voicemail.url)
+            else:
+                outcome = Outcome.hung_up()
+                if not referee.lead_gone.is_set():
+                    await self._hang_up_quietly(self.ctx.call.carrier_call_id)
+            self.outcome = outcome
+        self.state = CallState.FINISHED
+        call = self.ctx.call
+        fields = outcome.post_fields(
+            tracking_guid=call.tracking_guid, referral_id=call.details.referral_id
+        )
+        await self.ctx.recorder.record(
+            CallFinished(call.tracking_guid, outcome, call.details.referral_id,
+                         self.campaign.outcome_post_url, self.ctx.now())
+        )
+        winner = self.referee.winner
+        now = trio.current_time()
+        self.ctx.event(
+            "call.finished",
+            outcome=outcome.kind.value,
+            agent1_id=outcome.agent1_id,
+            message_link=outcome.message_link,
+            winner_agent_id=winner.agent.agent_id if winner else None,
+            tiers_tried=self.tiers_tried,
+            legs=len(self.referee.legs),
+            duration_s=round(now - self._started, 3),
+            time_to_connect_s=(
+                round(self._connected_at - self._started, 3) if self._connected_at else None
+            ),
+        )
+        await self.ctx.flush()
+        await self._outcomes.send(call.tracking_guid, self.campaign.outcome_post_url, fields)
+        self.finished.set()
+
