@@ -16,13 +16,19 @@ MAILBOX_SIZE = 64
 
 
 class ReplySlot:
-    """Holds the one answer to an event; the first ``put`` wins, later ones are ignored."""
+    """Holds the one answer to an event; the first ``put`` wins, later ones are ignored.
 
-    __slots__ = ("_done", "value")
+    A waiter that gives up (its deadline passed, or its request was cancelled) marks the slot
+    ``abandoned``: the carrier has then been answered with a release, so the call must not
+    act on that event as if the agent could still be connected.
+    """
+
+    __slots__ = ("_done", "abandoned", "value")
 
     def __init__(self) -> None:
         self._done = trio.Event()
         self.value: Decision | None = None
+        self.abandoned = False
 
     def put(self, decision: Decision) -> None:
         if not self._done.is_set():
@@ -32,9 +38,18 @@ class ReplySlot:
     async def get(self, timeout_s: float) -> Decision:
         """The decision, or :class:`Release` if none came within ``timeout_s`` (never leave an
         agent ringing or unconnected because we were slow)."""
-        with trio.move_on_after(timeout_s):
-            await self._done.wait()
-        return self.value if self.value is not None else Release()
+        try:
+            with trio.move_on_after(timeout_s):
+                await self._done.wait()
+        except BaseException:
+            # Cancelled from outside (the carrier hung up on the request): whatever was
+            # decided will not reach the carrier.
+            self.abandoned = True
+            raise
+        if self.value is None:
+            self.abandoned = True
+            return Release()
+        return self.value
 
 
 Envelope = tuple[CarrierEvent, ReplySlot | None]

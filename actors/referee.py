@@ -144,6 +144,16 @@ class Referee:
                                    duration_s=event.duration_s)
         return None
 
+    def released(self, leg_id: str) -> None:
+        """The carrier released this leg because our answer came too late."""
+        leg = self.legs.get(leg_id)
+        if leg is not None and not leg.won:
+            with structlog.contextvars.bound_contextvars(
+                leg_id=leg.leg_id, agent_id=leg.agent.agent_id, tier=leg.tier
+            ):
+                leg.settle(LegResult.CANCELLED)
+                self.ctx.event("leg.reply_too_late", level="warning")
+
     def _live_leg(self, leg_id: str) -> Leg | None:
         """The leg if it still belongs to the race now ringing and may still win."""
         leg = self.legs.get(leg_id)

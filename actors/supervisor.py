@@ -45,7 +45,8 @@ from orchestrator.records import CallFinished, CallStarted, CallStateChanged, Pl
 
 logger = structlog.get_logger()
 
-#: How long a webhook handler waits for the call's answer before releasing the agent.
+#: How long a webhook handler waits for the call's answer before releasing the agent
+#: (the web layer may give up sooner; either way the slot is then abandoned).
 REPLY_TIMEOUT_S = 5.0
 #: After a connected call ends, how long to wait for its recording URL before posting without.
 RECORDING_GRACE_S = 30.0
@@ -165,6 +166,11 @@ class CallSupervisor:
         """The one reader of the mailbox: every decision about this call is made here."""
         async with self._inbox_recv:
             async for event, slot in self._inbox_recv:
+                late = slot is not None and slot.abandoned
+                if late and isinstance(event, LegAnswered | LegDigits):
+                    # The carrier was already told to release this agent: never a winner.
+                    self.referee.released(event.leg_id)
+                    continue
                 decision = self.referee.handle(event)
                 if slot is not None:
                     slot.put(decision if decision is not None else Release())

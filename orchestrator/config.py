@@ -244,7 +244,9 @@ def _read_campaigns(raw: Any, problems: list[Problem]) -> list[Campaign]:
         numbers: list[str] = []
         for j, number in enumerate(values.get("numbers", [])):
             if not isinstance(number, str) or to_nanp10(number) != number:
-                problems.append(Problem(f"{prefix}.numbers[{j}]", f"must be 10 digits, got {number!r}"))
+                problems.append(
+                    Problem(f"{prefix}.numbers[{j}]", f"must be 10 digits, got {number!r}")
+                )
             elif number in owner:
                 problems.append(
                     Problem(
@@ -294,14 +296,14 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
     for key, var in (("auth_id", "PLIVO_AUTH_ID"), ("auth_token", "PLIVO_AUTH_TOKEN")):
         if not carrier.get(key) and env.get(var):
             carrier[key] = env[var]
-    if carrier.get("kind") == "plivo" and carrier.get("verify_signatures", True):
-        if not carrier.get("auth_token"):
-            problems.append(
-                Problem(
-                    "carrier.auth_token",
-                    "required to verify Plivo signatures (set it, or env PLIVO_AUTH_TOKEN)",
-                )
+    verifying = carrier.get("kind") == "plivo" and carrier.get("verify_signatures", True)
+    if verifying and not carrier.get("auth_token"):
+        problems.append(
+            Problem(
+                "carrier.auth_token",
+                "required to verify Plivo signatures (set it, or env PLIVO_AUTH_TOKEN)",
             )
+        )
     if problems:
         raise ConfigError(problems)
     return Settings(

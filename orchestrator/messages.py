@@ -93,7 +93,13 @@ class VoicemailRecorded:
 
 
 CarrierEvent = (
-    LegRinging | LegAnswered | LegDigits | LegEnded | LeadHungUp | RecordingReady | VoicemailRecorded
+    LegRinging
+    | LegAnswered
+    | LegDigits
+    | LegEnded
+    | LeadHungUp
+    | RecordingReady
+    | VoicemailRecorded
 )
 ReplyEvent = LegAnswered | LegDigits
 

@@ -1,4 +1,7 @@
-"""Domain values: frozen, slotted dataclasses and enums. A leaf: no project imports, no trio, no I/O."""
+"""Domain values: frozen, slotted dataclasses and enums.
+
+A leaf module: no project imports, no trio, no I/O.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,28 @@
+"""The SQL store: tables, the batching writer actor, and the reads (DESIGN.md "Store").
+
+``open_store(url)`` returns a :class:`SqlStore`; start ``SqlStore.run`` (the writer actor) in
+the service's root nursery, hand the store to the actors as their ``Recorder``, and ``close`` it
+after the writer has stopped. Only this package imports SQLModel/SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from store.sqlstore import READ_THREADS as READ_THREADS
+from store.sqlstore import SqlStore as SqlStore
+from store.sqlstore import open_store as open_store
+from store.views import AgentView as AgentView
+from store.views import CallView as CallView
+from store.views import EventView as EventView
+from store.views import LegView as LegView
+from store.views import OutboxView as OutboxView
+
+__all__ = [
+    "READ_THREADS",
+    "AgentView",
+    "CallView",
+    "EventView",
+    "LegView",
+    "OutboxView",
+    "SqlStore",
+    "open_store",
+]

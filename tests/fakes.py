@@ -16,9 +16,10 @@ class MemoryRecorder:
     """Implements ``Recorder``: keeps every record in order."""
 
     records: list[Record] = field(default_factory=list)
+    blocked_until: float = 0.0  # trio time until which writes stall (a slow database)
 
     async def record(self, *records: Record) -> None:
-        await trio.lowlevel.checkpoint()
+        await trio.sleep_until(self.blocked_until)
         self.records.extend(records)
 
     def of(self, kind: type) -> list:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 
 from orchestrator.carriers.fake import AgentScript, LeadScript
 from orchestrator.errors import PlanConflict
+from orchestrator.messages import RecordingReady
 from orchestrator.model import LegResult, OutcomeKind
 from orchestrator.records import CallFinished, LegStarted, LegUpdated, PlanAccepted
 from tests.call_harness import CAMPAIGN_NUMBER, LEAD_PHONE, agent, harness, plan_for
@@ -191,6 +192,23 @@ class TestRace:
             erin = [n for n in h.carrier.notes("ended_cancelled") if n.phone == ERIN]
             assert [n.at for n in erin] == [pytest.approx(6.0)]
             assert outcome_fields(h.customer)["Agent1ID"] == "1"
+
+
+    async def test_an_answer_decided_too_late_for_the_carrier_never_wins(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """The call is stuck on a slow database from 1 s to 12 s; the override agent answers at
+        1.5 s, and the webhook gives up at 6.5 s (the agent hears goodbye). That answer must not
+        make a winner when the call catches up: no one-sided bridge, voicemail instead."""
+        async with harness({ANTHONY: AgentScript(answer_after_s=1.0)}) as h:
+            sup = await h.call(LeadScript(message_s=2.0), agent(1, ANTHONY, press1=False))
+            await trio.sleep(1.0)
+            h.recorder.blocked_until = 12.0
+            await h.orchestrator.deliver(RecordingReady(sup.tracking_guid, "x"))
+            await h.settle(sup)
+            assert h.carrier.notes("connected") == []
+            assert h.carrier.notes("released")[0].at == pytest.approx(6.5)
+            assert outcome_fields(h.customer)["Agent1ID"] == "0"
 
 
 class TestLeadAndVoicemail:

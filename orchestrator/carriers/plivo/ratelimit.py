@@ -1,0 +1,52 @@
+"""A token bucket pacing outbound call requests (Plivo's account CPS, PLIVO.md §6.1).
+
+Semantics: the bucket holds at most ``burst`` tokens (default: ``rate`` rounded down, at least
+1) and starts full; it refills continuously at ``rate`` tokens per second; each
+:meth:`TokenBucket.acquire` takes one token, waiting until one is there. So at 2 calls/s, five
+requests made at once start at t = 0, 0, 0.5, 1.0, 1.5.
+
+Waiters are served first come, first served (``trio.Lock`` is fair). Waiting is cancellable
+and a cancelled waiter takes no token. Time is trio's clock, so tests run it under MockClock.
+"""
+
+from __future__ import annotations
+
+import math
+
+import trio
+
+
+class TokenBucket:
+    """Paces callers to ``rate`` per second with bursts of up to ``burst``.
+
+    Args:
+        rate: tokens added per second (> 0).
+        burst: bucket size; default ``max(1, floor(rate))``.
+    """
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate must be > 0, got {rate}")
+        self.rate = float(rate)
+        self.burst = float(burst) if burst is not None else float(max(1, math.floor(rate)))
+        if self.burst < 1:
+            raise ValueError(f"burst must be >= 1, got {self.burst}")
+        self._tokens = self.burst
+        self._updated: float | None = None  # trio's clock exists only inside trio.run
+        self._lock = trio.Lock()
+
+    def _refill(self, now: float) -> None:
+        if self._updated is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    async def acquire(self) -> None:
+        """Take one token, waiting (cancellably, in arrival order) until one is available."""
+        async with self._lock:
+            while True:
+                self._refill(trio.current_time())
+                # tolerate float dust: 0.5 s at 2/s must give a whole token
+                if self._tokens >= 1 - 1e-9:
+                    self._tokens = max(0.0, self._tokens - 1)
+                    return
+                await trio.sleep((1 - self._tokens) / self.rate)

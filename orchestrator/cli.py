@@ -1,0 +1,173 @@
+"""The ``orchestrator`` command (SPEC §10): ``serve``, ``check-config`` and friends.
+
+Each subcommand is a pair of functions — one adds its arguments, one runs it and returns the
+exit code — registered in :data:`COMMANDS`; add a subcommand by adding a row there. Heavy
+imports (the service wiring) happen inside the subcommand that needs them, so
+``check-config`` stays fast and works even where the service could not start.
+
+Exit codes: 0 success (or a clean stop after SIGTERM/SIGINT), 2 bad usage or bad config,
+130 stopped by a second Ctrl-C during the drain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import trio
+
+from orchestrator.config import Settings, load_settings
+from orchestrator.errors import ConfigError
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_CONFIG = "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """One ``orchestrator <name>`` subcommand."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- shared helpers --------------------------------------------------------------------------
+
+
+def _add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=DEFAULT_CONFIG,
+        help=f"TOML config file (default: {DEFAULT_CONFIG})",
+    )
+
+
+def _load(path: str) -> Settings | None:
+    """Load ``path`` with the process environment; print every problem to stderr on failure."""
+    try:
+        return load_settings(path, os.environ)
+    except ConfigError as exc:
+        count = len(exc.problems)
+        print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        for problem in exc.problems:
+            print(str(problem), file=sys.stderr)
+        return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to print)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def describe_settings(settings: Settings) -> list[str]:
+    """A short human summary of a valid config, one line per item."""
+    numbers = [n for c in settings.campaigns for n in c.numbers]
+    carrier = settings.carrier
+    signatures = "verified" if carrier.verify_signatures else "NOT verified"
+    lines = [
+        f"campaigns: {len(settings.campaigns)} ({', '.join(c.name for c in settings.campaigns)})",
+        f"numbers: {len(numbers)} ({', '.join(numbers)})",
+        f"store: {redact_url(settings.store.url)}",
+        f"carrier: {carrier.kind} (api {carrier.api_url}, signatures {signatures}, "
+        f"{carrier.calls_per_second:g} calls/s)",
+        f"server: {settings.server.bind} (public {settings.server.public_url}, "
+        f"drain {settings.server.drain_s:g}s)",
+    ]
+    return lines
+
+
+# --- check-config ----------------------------------------------------------------------------
+
+
+def _check_config_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_config_argument(parser)
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    """Validate the config: every problem to stderr (exit 2), or a summary to stdout (exit 0)."""
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    print(f"{args.config}: OK")
+    for line in describe_settings(settings):
+        print(f"  {line}")
+    return EXIT_OK
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_config_argument(parser)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run the service until SIGTERM/SIGINT, then drain; exit 0 after a clean stop."""
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    from orchestrator.logs import configure_logging
+    from orchestrator.wiring import run_service  # the whole service: imported only to serve
+
+    configure_logging(settings.log.level)
+    try:
+        trio.run(run_service, settings)
+    except KeyboardInterrupt:  # a second Ctrl-C while draining
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+COMMANDS: tuple[Subcommand, ...] = (
+    Subcommand(
+        "serve",
+        "run the service until SIGTERM/SIGINT, then drain gracefully",
+        _serve_arguments,
+        run_serve,
+    ),
+    Subcommand(
+        "check-config",
+        "validate a config file and explain every problem",
+        _check_config_arguments,
+        run_check_config,
+    ),
+)
+
+
+def build_parser(commands: Sequence[Subcommand] = COMMANDS) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrator",
+        description="Dynamic call distribution orchestrator (Plivo, tiered agent dialling).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in commands:
+        sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub_parser)
+        sub_parser.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orchestrator`` console script and ``python -m orchestrator``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+    run: Callable[[argparse.Namespace], int] = args.run
+    return run(args)

@@ -1,0 +1,152 @@
+"""``SqlStore``: the SQL store as the service sees it, and ``open_store(url)`` to make one.
+
+It implements ``orchestrator.ports.Recorder`` (``record``) through its writer actor (``run``,
+see :mod:`store.writer`), and offers the reads the service and tests need. Every database call
+runs in a worker thread: writes under the writer's own ``CapacityLimiter(1)``, reads under a
+separate limiter (``READ_THREADS``), so a slow read never delays a commit and vice versa.
+(An in-memory SQLite database has a single connection; there, reads and writes share one limiter.)
+
+Resource handling: ``open_store`` is sync and may run before ``trio.run``; it creates the engine
+and any missing table. Start ``run`` in the service's root nursery; call ``close`` after it has
+returned, to release the connections.
+
+Error handling: database failures surface as ``orchestrator.errors.StoreError``. The writer
+never raises for a bad record: it logs it and goes on (see :mod:`store.apply`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+import trio
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from orchestrator.errors import StoreError
+from orchestrator.records import Record
+from store import reads
+from store.apply import Statements, commit_batch
+from store.engine import StoreEngine, create_store_engine
+from store.views import AgentView, CallView, OutboxView
+from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
+
+#: Worker threads the reads may use at once (the writer has its own one).
+READ_THREADS = 4
+
+_T = TypeVar("_T")
+
+
+class SqlStore:
+    """The store over one SQLAlchemy engine (SQLite or PostgreSQL)."""
+
+    def __init__(
+        self,
+        db: StoreEngine,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        batch_max: int = BATCH_MAX,
+        drain_seconds: float = DRAIN_SECONDS,
+    ) -> None:
+        self._db = db
+        self._statements = Statements.for_dialect(db.dialect)
+        write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = (
+            write_limiter if db.single_connection else trio.CapacityLimiter(READ_THREADS)
+        )
+        self._writer = BatchWriter(
+            self._commit,
+            queue_size=queue_size,
+            batch_max=batch_max,
+            drain_seconds=drain_seconds,
+            limiter=write_limiter,
+        )
+
+    @property
+    def engine(self) -> Engine:
+        return self._db.engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._db.dialect
+
+    @property
+    def batches(self) -> int:
+        """Batches the writer has committed (one transaction each unless a batch failed)."""
+        return self._writer.batches
+
+    @property
+    def records_written(self) -> int:
+        return self._writer.records_written
+
+    @property
+    def records_failed(self) -> int:
+        """Records the writer could not write (each was logged as ``store.record_failed``)."""
+        return self._writer.records_failed
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _commit(self, records: Sequence[Record]) -> int:
+        return commit_batch(self._db.engine, self._statements, records)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer actor (see :meth:`store.writer.BatchWriter.run`)."""
+        await self._writer.run(task_status=task_status)
+
+    async def record(self, *records: Record) -> None:
+        """Queue ``records`` for the writer; waits only while its queue is full."""
+        await self._writer.record(*records)
+
+    async def flush(self) -> None:
+        """Return once everything queued before this call is committed (or logged as failed)."""
+        await self._writer.flush()
+
+    def close(self) -> None:
+        """Stop taking records (a running writer commits what is queued, then returns) and
+        release the database connections."""
+        self._writer.close()
+        self._db.engine.dispose()
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def _read(self, query: Callable[..., _T], *args: Any) -> _T:
+        try:
+            return await trio.to_thread.run_sync(
+                partial(query, self._db.engine, *args), limiter=self._read_limiter
+            )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store read failed: {exc}") from exc
+
+    async def get_call(self, tracking_guid: str) -> CallView | None:
+        """The call with its legs and events, or None if it was never recorded."""
+        return await self._read(reads.get_call, tracking_guid)
+
+    async def get_agent(self, agent_id: int) -> AgentView | None:
+        return await self._read(reads.get_agent, agent_id)
+
+    async def row_counts(self) -> dict[str, int]:
+        """Rows in every table, by table name."""
+        return await self._read(reads.row_counts)
+
+    async def outbox_pending(self, limit: int = 100) -> list[OutboxView]:
+        """Step 3 posts neither delivered nor dead, soonest ``next_attempt_at`` first."""
+        return await self._read(reads.outbox_pending, limit)
+
+
+def open_store(
+    url: str,
+    *,
+    connect_args: Mapping[str, Any] | None = None,
+    queue_size: int = QUEUE_SIZE,
+    batch_max: int = BATCH_MAX,
+    drain_seconds: float = DRAIN_SECONDS,
+) -> SqlStore:
+    """Open the store at ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``), creating
+    the schema if missing. Sync: call it before or inside ``trio.run``.
+
+    Error handling: ``StoreError`` if the URL is wrong or the database cannot be reached.
+    """
+    db = create_store_engine(url, connect_args=connect_args)
+    return SqlStore(db, queue_size=queue_size, batch_max=batch_max, drain_seconds=drain_seconds)

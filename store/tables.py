@@ -1,0 +1,118 @@
+"""The database schema: five SQLModel tables, and their SQLAlchemy Core ``Table`` objects.
+
+Times are epoch seconds (float). Enums are stored as their string values; the customer's
+integer ids (AgentID, ReferralID) as BIGINT, since the API doc only says "Int". Indexes serve
+the writer's lookups (primary keys) and the call-history queries to come: calls by
+``started_at`` and ``lead_phone``, legs by ``tracking_guid`` and ``agent_id``, events by
+``tracking_guid``, the outbox by ``next_attempt_at``.
+
+The writer and the reads use SQLAlchemy Core on the ``*_TABLE`` objects for speed; the SQLModel
+classes exist to declare the schema in one readable place.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import BigInteger, Table
+from sqlmodel import Field, SQLModel
+
+
+class AgentRow(SQLModel, table=True):
+    """An agent as last seen in a routing plan, keyed by the customer's AgentID."""
+
+    __tablename__ = "agents"
+
+    agent_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    nmls: str = ""
+    five_min_apps: bool = False
+    first_seen: float
+    last_seen: float
+
+
+class CallRow(SQLModel, table=True):
+    """One inbound call; ``outcome``/``agent1_id``/``message_link`` are set when it finishes."""
+
+    __tablename__ = "calls"
+
+    tracking_guid: str = Field(primary_key=True)
+    carrier_call_id: str = Field(index=True)
+    campaign: str
+    lead_phone: str = Field(index=True)
+    dialled_number: str
+    referral_id: int = Field(sa_type=BigInteger)
+    plantype: str = ""
+    state: str
+    plan_fingerprint: str | None = None
+    started_at: float = Field(index=True)
+    updated_at: float
+    finished_at: float | None = None
+    outcome: str | None = None
+    agent1_id: int | None = Field(default=None, sa_type=BigInteger)
+    message_link: str | None = None
+
+
+class LegRow(SQLModel, table=True):
+    """One outbound call to one agent for one inbound call."""
+
+    __tablename__ = "legs"
+
+    leg_id: str = Field(primary_key=True)
+    tracking_guid: str = Field(foreign_key="calls.tracking_guid", index=True)
+    agent_id: int = Field(index=True, sa_type=BigInteger)
+    phone: str
+    tier: int
+    row: int
+    request_id: str | None = None
+    carrier_call_id: str | None = None
+    started_at: float
+    answered_at: float | None = None
+    ended_at: float | None = None
+    result: str | None = None
+
+
+class CallEventRow(SQLModel, table=True):
+    """One line of a call's append-only event log; ``detail`` is compact JSON text."""
+
+    __tablename__ = "call_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_guid: str = Field(index=True)
+    event: str
+    at: float
+    detail: str = ""
+
+
+class OutboxRow(SQLModel, table=True):
+    """A Step 3 post waiting to be delivered; the TrackingGUID is its idempotency key."""
+
+    __tablename__ = "outbox"
+
+    tracking_guid: str = Field(primary_key=True)
+    url: str
+    body: str  # JSON object of the Step 3 form fields
+    created_at: float
+    attempts: int = 0
+    next_attempt_at: float = Field(index=True)
+    delivered_at: float | None = None
+    dead: bool = False
+    last_error: str = ""
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return cast("Table", model.__table__)  # type: ignore[attr-defined]
+
+
+AGENTS = _table(AgentRow)
+CALLS = _table(CallRow)
+LEGS = _table(LegRow)
+CALL_EVENTS = _table(CallEventRow)
+OUTBOX = _table(OutboxRow)
+
+#: Every table, parents before children (the order to count, create, or empty them in).
+ALL_TABLES: tuple[Table, ...] = (AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX)

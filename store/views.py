@@ -1,0 +1,92 @@
+"""What the store's reads return: frozen snapshots of rows, with enums restored. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from orchestrator.model import CallState, LegResult, OutcomeKind
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One agent leg, as stored."""
+
+    leg_id: str
+    tracking_guid: str
+    agent_id: int
+    phone: str
+    tier: int
+    row: int
+    request_id: str | None
+    carrier_call_id: str | None
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    result: LegResult | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One line of a call's event log; ``detail`` is the compact JSON text recorded."""
+
+    id: int
+    tracking_guid: str
+    event: str
+    at: float
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallView:
+    """A call with its legs (in start order) and its event log (in append order)."""
+
+    tracking_guid: str
+    carrier_call_id: str
+    campaign: str
+    lead_phone: str
+    dialled_number: str
+    referral_id: int
+    plantype: str
+    state: CallState
+    plan_fingerprint: str | None
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+    outcome: OutcomeKind | None
+    agent1_id: int | None
+    message_link: str | None
+    legs: tuple[LegView, ...] = ()
+    events: tuple[EventView, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    """An agent as last seen in a routing plan."""
+
+    agent_id: int
+    name: str
+    email: str
+    phone: str
+    nmls: str
+    five_min_apps: bool
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxView:
+    """A Step 3 post: where to send it, its form ``fields``, and its delivery bookkeeping.
+
+    ``tracking_guid`` is the idempotency key of the post.
+    """
+
+    tracking_guid: str
+    url: str
+    fields: Mapping[str, str]
+    created_at: float
+    attempts: int
+    next_attempt_at: float
+    delivered_at: float | None
+    dead: bool
+    last_error: str
