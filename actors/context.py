@@ -13,15 +13,16 @@ import structlog
 from orchestrator.config import RoutingSettings
 from orchestrator.model import InboundCall
 from orchestrator.ports import Carrier, Recorder
-from orchestrator.records import EventLogged
+from orchestrator.records import EventLogged, Record
 
 logger = structlog.get_logger()
 
 
 @dataclass(slots=True)
 class CallContext:
-    """Per-call dependencies. ``event`` logs a line and journals it for the call's event log;
-    ``flush`` hands the journal to the store (the store's writer batches it)."""
+    """Per-call dependencies. ``event`` logs a line and journals it for the call's event log,
+    ``note`` journals any record; ``flush`` hands the journal to the store (whose writer
+    batches it). Journalling is synchronous, so the dispatcher can record without waiting."""
 
     call: InboundCall
     caller_id: str  # shown to agents when ShowAgentRealID=0
@@ -29,13 +30,16 @@ class CallContext:
     carrier: Carrier
     recorder: Recorder
     now: Callable[[], float] = time.time
-    journal: list[EventLogged] = field(default_factory=list)
+    journal: list[Record] = field(default_factory=list)
 
     def event(self, name: str, *, level: str = "info", **data: Any) -> None:
         """Log ``name`` (call context comes from contextvars) and journal it."""
         getattr(logger, level)(name, **data)
         detail = orjson.dumps(data, default=str).decode() if data else ""
         self.journal.append(EventLogged(self.call.tracking_guid, name, self.now(), detail))
+
+    def note(self, *records: Record) -> None:
+        self.journal.extend(records)
 
     async def flush(self) -> None:
         if self.journal:

@@ -1,14 +1,15 @@
-"""One agent leg: its state (owned by the call's dispatcher) and its actor (the I/O task).
+"""One agent leg: its state (owned by the call's dispatcher) and the I/O that places and ends it.
 
 The dispatcher changes a :class:`Leg` only from its single task, synchronously, so every
-decision about a leg (and about who won) is atomic. The leg actor does the carrier I/O:
-originate, then wait until the leg is over, and — unless it won — end it at the carrier in a
-shielded, time-bounded cleanup, so a leg started is a leg ended.
+decision about a leg (and about who won) is atomic. A ringing leg costs no task: a short-lived
+task places it (:func:`place_leg`) and the tier ends whatever is still live when it closes
+(:func:`end_legs`), shielded and time-bounded, so a leg started is a leg ended.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,8 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 
-#: How long the shielded cleanup may take to end a leg at the carrier.
+#: How long ending a leg at the carrier may take.
 CLEANUP_TIMEOUT_S = 10.0
-#: Extra time past ring + accept timeouts before we stop waiting for the carrier to tell us a
-#: leg ended and end it ourselves (a lost callback must not hold a tier forever).
-LEG_SLACK_S = 10.0
 
 
 class LegPhase(StrEnum):
@@ -37,7 +35,7 @@ class LegPhase(StrEnum):
     RINGING = "ringing"
     WHISPERING = "whispering"  # answered, hearing the whisper, may press 1
     CONNECTED = "connected"  # won: bridged to the lead
-    ENDING = "ending"  # result known; waiting for the carrier to end it
+    ENDING = "ending"  # its result is known; the carrier is ending it
     ENDED = "ended"
 
 
@@ -51,12 +49,9 @@ class Leg:
     call_id: str = ""
     result: LegResult | None = None
     won: bool = False
+    ending: bool = False  # someone is ending it at the carrier now
     started_at: float = 0.0  # trio clock
     answered_at: float | None = None  # trio clock
-    ended: trio.Event | None = None  # set when the carrier says the leg is over
-
-    def __post_init__(self) -> None:
-        self.ended = trio.Event()
 
     @property
     def over(self) -> bool:
@@ -79,24 +74,44 @@ class Leg:
     def mark_over(self, result: LegResult) -> None:
         self.settle(result)
         self.phase = LegPhase.ENDED
-        assert self.ended is not None
-        self.ended.set()
+
+    def log_context(self) -> dict[str, object]:
+        return {"leg_id": self.leg_id, "agent_id": self.agent.agent_id, "tier": self.tier}
 
 
-async def run_leg(
-    leg: Leg, ctx: CallContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+@dataclass(slots=True, eq=False)
+class TierRace:
+    """The legs of the tier now ringing, and who (if anyone) won it.
+
+    ``decided`` is set once the tier needs nothing more from the carrier: a leg won, or every
+    leg of the tier (all started) is over. ``closing`` is set when the tier stops: a leg whose
+    request id arrives after that ends itself.
+    """
+
+    number: int
+    legs: list[Leg] = field(default_factory=list)
+    winner: Leg | None = None
+    all_started: bool = False
+    closing: bool = False
+    decided: trio.Event = field(default_factory=trio.Event)
+
+    def review(self) -> None:
+        if self.winner is not None or (self.all_started and all(x.over for x in self.legs)):
+            self.decided.set()
+
+
+async def place_leg(
+    leg: Leg, race: TierRace, ctx: CallContext,
+    *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Place ``leg`` and keep it until it is over.
+    """Originate ``leg``; return once the carrier has taken it (or refused it).
 
-    Cancellation: cancelling this task (another leg won, the lead hung up, the call is shutting
-    down) ends the leg at the carrier — a ringing request is cancelled, an answered call hung up,
-    an originate still in flight is cancelled as soon as its request id arrives (the carrier port
-    returns the id of a call it placed even when cancelled meanwhile) — unless this leg won.
+    Cancellation: cancelled while waiting for the outbound rate limit, nothing was placed.
+    The carrier port returns the request id of a call it placed even when cancelled
+    meanwhile; if the tier has closed by then, the leg is ended here at once.
     """
     agent = leg.agent
-    with structlog.contextvars.bound_contextvars(
-        leg_id=leg.leg_id, agent_id=agent.agent_id, tier=leg.tier
-    ):
+    with structlog.contextvars.bound_contextvars(**leg.log_context()):
         caller_id = ctx.call.lead_phone if agent.show_real_caller_id else ctx.caller_id
         request = LegRequest(
             tracking_guid=ctx.call.tracking_guid,
@@ -107,64 +122,80 @@ async def run_leg(
             caller_name=ctx.call.plantype,
         )
         leg.started_at = trio.current_time()
-        await ctx.recorder.record(
-            LegStarted(
-                ctx.call.tracking_guid, leg.leg_id, agent.agent_id, agent.phone, leg.tier,
-                agent.row, ctx.now(),
-            )
-        )
-        # Reported before the originate so the tier starts legs strictly in AgentRow order.
-        task_status.started()
         try:
-            try:
-                leg.request_id = await ctx.carrier.originate(request)
-            except CarrierError as exc:
-                ctx.event("leg.failed", error=str(exc), phone=agent.phone)
-                leg.mark_over(LegResult.FAILED)
-                return
-            ctx.event("leg.originated", request_id=leg.request_id, phone=agent.phone,
-                      caller_id=caller_id)
             await ctx.recorder.record(
-                LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(), request_id=leg.request_id)
+                LegStarted(ctx.call.tracking_guid, leg.leg_id, agent.agent_id, agent.phone,
+                           leg.tier, agent.row, ctx.now())
             )
-            limit = ctx.routing.ring_timeout_s + ctx.routing.accept_timeout_s + LEG_SLACK_S
-            with trio.move_on_after(limit):
-                assert leg.ended is not None
-                await leg.ended.wait()
-            if not leg.over and not leg.won:
-                ctx.event("leg.timed_out", phase=leg.phase.value, after_s=limit)
-                answered = leg.answered_at is not None
-                leg.settle(LegResult.NO_INPUT if answered else LegResult.NO_ANSWER)
-        finally:
-            if not leg.won:
-                with trio.CancelScope(shield=True):
-                    await _end_at_carrier(leg, ctx)
-                    await ctx.recorder.record(
-                        LegUpdated(
-                            ctx.call.tracking_guid, leg.leg_id, ctx.now(),
-                            carrier_call_id=leg.call_id or None, ended_at=ctx.now(),
-                            result=leg.result,
-                        )
-                    )
-                    ctx.event("leg.ended", result=(leg.result or LegResult.CANCELLED).value,
-                              duration_s=round(trio.current_time() - leg.started_at, 3))
-
-
-async def _end_at_carrier(leg: Leg, ctx: CallContext) -> None:
-    """End a leg that is not over yet: hang up if answered, else cancel the request."""
-    if leg.over:
-        return
-    leg.settle(LegResult.CANCELLED)
-    with trio.move_on_after(CLEANUP_TIMEOUT_S) as scope:
-        try:
-            if leg.call_id:
-                await ctx.carrier.hangup(leg.call_id)
-            elif leg.request_id:
-                await ctx.carrier.cancel(leg.request_id)
+            # Reported before the originate so the tier places legs strictly in AgentRow order.
+            task_status.started()
+            leg.request_id = await ctx.carrier.originate(request)
         except CarrierError as exc:
-            ctx.event("leg.end_failed", error=str(exc), request_id=leg.request_id,
-                      call_id=leg.call_id, level="error")
-    if scope.cancelled_caught:
-        ctx.event("leg.end_timed_out", request_id=leg.request_id, call_id=leg.call_id,
-                  level="error")
-    leg.mark_over(leg.result or LegResult.CANCELLED)
+            ctx.event("leg.failed", error=str(exc), phone=agent.phone, level="warning")
+            leg.mark_over(LegResult.FAILED)
+            leg_ended(leg, ctx)
+            race.review()
+            return
+        except trio.Cancelled:
+            leg.mark_over(LegResult.CANCELLED)  # never placed
+            leg_ended(leg, ctx)
+            raise
+        ctx.event("leg.originated", request_id=leg.request_id, phone=agent.phone,
+                  caller_id=caller_id)
+        with trio.CancelScope(shield=True):
+            if race.closing:
+                await end_legs([leg], ctx)
+            else:
+                ctx.note(LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(),
+                                    request_id=leg.request_id))
+                await ctx.flush()
+
+
+async def end_legs(legs: Iterable[Leg], ctx: CallContext) -> None:
+    """End every given leg that is live and not the winner, all at once (shielded, bounded).
+
+    A leg whose originate is still in flight (no id yet) is left to :func:`place_leg`, which
+    ends it as soon as its id arrives.
+    """
+    todo = [
+        leg for leg in legs
+        if not leg.won and not leg.over and not leg.ending and (leg.request_id or leg.call_id)
+    ]
+    if not todo:
+        return
+    for leg in todo:
+        leg.ending = True
+    with trio.CancelScope(shield=True):
+        async with trio.open_nursery() as nursery:
+            for leg in todo:
+                nursery.start_soon(_end_leg, leg, ctx)
+
+
+async def _end_leg(leg: Leg, ctx: CallContext) -> None:
+    """Hang up if answered, else cancel the request; then record how the leg ended."""
+    with structlog.contextvars.bound_contextvars(**leg.log_context()):
+        leg.settle(LegResult.CANCELLED)
+        with trio.move_on_after(CLEANUP_TIMEOUT_S) as scope:
+            try:
+                if leg.call_id:
+                    await ctx.carrier.hangup(leg.call_id)
+                else:
+                    await ctx.carrier.cancel(leg.request_id)
+            except CarrierError as exc:
+                ctx.event("leg.end_failed", error=str(exc), request_id=leg.request_id,
+                          call_id=leg.call_id, level="error")
+        if scope.cancelled_caught:
+            ctx.event("leg.end_timed_out", request_id=leg.request_id, call_id=leg.call_id,
+                      level="error")
+        leg.mark_over(leg.result or LegResult.CANCELLED)
+        leg_ended(leg, ctx)
+        await ctx.flush()
+
+
+def leg_ended(leg: Leg, ctx: CallContext) -> None:
+    """Log and journal how ``leg`` ended (synchronous: the dispatcher calls it too)."""
+    result = leg.result or LegResult.CANCELLED
+    ctx.event("leg.ended", result=result.value,
+              duration_s=round(trio.current_time() - leg.started_at, 3))
+    ctx.note(LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(),
+                        carrier_call_id=leg.call_id or None, ended_at=ctx.now(), result=result))

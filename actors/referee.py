@@ -14,19 +14,19 @@ was taken, Asterisk ringall's double accept); the rules here answer each of them
   told "taken" and hung up (:data:`TAKEN_TEXT` then hang-up), never bridged;
 - a leg we no longer know that rings or answers (its actor already ended it, or the call is
   over) is ended again at the carrier;
-- winning cancels the tier's scope, which makes every other leg actor end its leg at once.
+- winning decides the tier, which then ends every other leg at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 import trio
 
 from actors.context import CallContext
-from actors.leg import Leg, LegPhase
+from actors.leg import Leg, LegPhase, TierRace, leg_ended
 from orchestrator.messages import (
     TAKEN_TEXT,
     CarrierEvent,
@@ -55,16 +55,6 @@ ACCEPT_DIGIT = "1"
 DECLINE_TEXT = "Thank you. Goodbye."
 
 
-@dataclass(slots=True, eq=False)
-class TierRace:
-    """The legs of the tier now ringing, and who (if anyone) won it."""
-
-    number: int
-    scope: trio.CancelScope
-    legs: list[Leg] = field(default_factory=list)
-    winner: Leg | None = None
-
-
 @dataclass(frozen=True, slots=True)
 class Stray:
     """A leg to end at the carrier because nobody owns it any more."""
@@ -85,6 +75,7 @@ class Referee:
         self.legs: dict[str, Leg] = {}
         self.race: TierRace | None = None
         self.winner: Leg | None = None
+        self.won_at: float | None = None  # trio clock
         self.lead_gone = trio.Event()
         self.winner_gone = trio.Event()
         self.recording_url = ""
@@ -95,8 +86,8 @@ class Referee:
 
     # --- the tier runner's side ------------------------------------------------------------
 
-    def open_race(self, number: int, scope: trio.CancelScope) -> TierRace:
-        self.race = TierRace(number, scope)
+    def open_race(self, number: int) -> TierRace:
+        self.race = TierRace(number)
         return self.race
 
     def add_leg(self, leg: Leg) -> None:
@@ -160,7 +151,7 @@ class Referee:
         race = self.race
         if leg is None or leg.settled or race is None or leg not in race.legs:
             return None
-        if race.winner is not None or self.lead_gone.is_set():
+        if race.winner is not None or race.closing or self.lead_gone.is_set():
             return None
         return leg
 
@@ -213,11 +204,12 @@ class Referee:
         assert race is not None
         assert race.winner is None
         race.winner = self.winner = leg
+        self.won_at = trio.current_time()
         leg.won = True
         leg.result = LegResult.ACCEPTED
         leg.phase = LegPhase.CONNECTED
         self.ctx.event("leg.accepted")
-        race.scope.cancel(reason=f"accepted by leg {leg.leg_id}")
+        race.review()  # decided: the tier ends every other leg now
         return Connect(room=self.ctx.call.tracking_guid)
 
     def _ended(self, event: LegEnded) -> None:
@@ -239,6 +231,9 @@ class Referee:
             else:
                 leg.result = _END_RESULTS[event.cause]
         leg.mark_over(leg.result)
+        leg_ended(leg, self.ctx)
+        if self.race is not None and leg in self.race.legs:
+            self.race.review()
 
     def _hangup_result(self, leg: Leg) -> LegResult:
         """An answered, unsettled leg hung up: silence past the accept window, or the agent left."""

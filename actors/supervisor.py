@@ -24,7 +24,7 @@ import structlog
 import trio
 
 from actors.context import CallContext
-from actors.leg import Leg, run_leg
+from actors.leg import Leg, end_legs, place_leg
 from actors.mailbox import Envelope, ReplySlot, open_mailbox
 from actors.referee import Referee
 from orchestrator.config import Campaign
@@ -38,7 +38,7 @@ from orchestrator.messages import (
     LegDigits,
     Release,
 )
-from orchestrator.model import CallState, Outcome, RoutingPlan, Tier
+from orchestrator.model import CallState, LegResult, Outcome, RoutingPlan, Tier
 from orchestrator.plan_parser import parse_routing_plan, plan_fields_present
 from orchestrator.ports import Customer
 from orchestrator.records import CallFinished, CallStarted, CallStateChanged, PlanAccepted
@@ -54,6 +54,9 @@ RECORDING_GRACE_S = 30.0
 VOICEMAIL_GRACE_S = 15.0
 #: Bound on the shielded final bookkeeping (outcome record, lead hang-up at shutdown).
 FINALIZE_TIMEOUT_S = 10.0
+#: Extra time past ring + accept timeouts before a tier stops waiting for the carrier to say
+#: its legs ended and ends them itself (a lost callback must not hold the lead forever).
+TIER_SLACK_S = 10.0
 
 
 class OutcomeSink(Protocol):
@@ -271,30 +274,46 @@ class CallSupervisor:
 
     async def _run_tier(self, tier: Tier) -> bool:
         """Ring every agent of ``tier`` at once; True if one accepted. Returns only once every
-        leg of the tier has ended."""
+        leg of the tier has ended (the winner's excepted)."""
         self.tiers_tried.append(tier.number)
-        await self.ctx.flush()
-        async with trio.open_nursery() as tier_nursery:
-            race = self.referee.open_race(tier.number, tier_nursery.cancel_scope)
-            self.ctx.event("tier.started", tier=tier.number,
-                           agents=[a.agent_id for a in tier.agents])
-            ringing: set[str] = set()
-            for agent in tier.agents:
-                if agent.phone in ringing:  # SPEC §4.8: never ring one phone twice at once
-                    self.ctx.event("leg.skipped", agent_id=agent.agent_id, phone=agent.phone,
-                                   reason="phone already ringing in this tier")
-                    continue
-                ringing.add(agent.phone)
-                leg = Leg(self._new_leg_id(), agent, tier.number)
-                self.referee.add_leg(leg)
-                await tier_nursery.start(run_leg, leg, self.ctx)
+        race = self.referee.open_race(tier.number)
+        self.ctx.event("tier.started", tier=tier.number, agents=[a.agent_id for a in tier.agents])
+        routing = self.ctx.routing
+        async with trio.open_nursery() as placing:
+            try:
+                ringing: set[str] = set()
+                for agent in tier.agents:
+                    if agent.phone in ringing:  # SPEC §4.8: never ring one phone twice at once
+                        self.ctx.event("leg.skipped", agent_id=agent.agent_id, phone=agent.phone,
+                                       reason="phone already ringing in this tier")
+                        continue
+                    ringing.add(agent.phone)
+                    leg = Leg(self._new_leg_id(), agent, tier.number)
+                    self.referee.add_leg(leg)
+                    await placing.start(place_leg, leg, race, self.ctx)
+                race.all_started = True
+                race.review()
+                limit = routing.ring_timeout_s + routing.accept_timeout_s + TIER_SLACK_S
+                with trio.move_on_after(limit):
+                    await race.decided.wait()
+                if not race.decided.is_set():
+                    self.ctx.event("tier.timed_out", tier=tier.number, after_s=limit,
+                                   level="warning")
+                    for leg in race.legs:
+                        if not leg.over:
+                            leg.settle(LegResult.NO_INPUT if leg.answered_at is not None
+                                       else LegResult.NO_ANSWER)
+            finally:
+                race.closing = True
+                placing.cancel_scope.cancel()  # legs still waiting for the rate limit: not placed
+                await end_legs(race.legs, self.ctx)
         self.referee.close_race()
         await self.ctx.flush()
         return race.winner is not None
 
     async def _connected(self, winner: Leg) -> Outcome:
         await self._set_state(CallState.CONNECTED)
-        self._connected_at = trio.current_time()
+        self._connected_at = self.referee.won_at or trio.current_time()
         self.ctx.event("call.connected", agent_id=winner.agent.agent_id, leg_id=winner.leg_id,
                        tier=winner.tier,
                        wait_s=round(self._connected_at - self._started, 3))

@@ -6,7 +6,7 @@ A leaf module: no project imports, no trio, no I/O.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from itertools import groupby
 
@@ -122,6 +122,10 @@ class LeadDetails:
     zip: str = ""
 
 
+#: A lead we know nothing about (a direct call): shared, since it is immutable.
+NO_DETAILS = LeadDetails()
+
+
 @dataclass(frozen=True, slots=True)
 class InboundCall:
     """A lead's call as accepted from the carrier, before routing."""
@@ -132,7 +136,7 @@ class InboundCall:
     lead_phone: str  # 10 digits
     dialled_number: str  # 10 digits: the campaign number the lead called
     plantype: str
-    details: LeadDetails = field(default_factory=LeadDetails)
+    details: LeadDetails = NO_DETAILS
 
     def initial_post_fields(self, *, reduced: bool = False) -> dict[str, str]:
         """Step 1 query fields (SPEC §2); ``reduced`` is the "hung up or redirected" variant."""

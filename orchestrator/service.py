@@ -41,7 +41,7 @@ from orchestrator.messages import (
     LegRinging,
     Release,
 )
-from orchestrator.model import InboundCall, LeadDetails, RoutingPlan
+from orchestrator.model import NO_DETAILS, InboundCall, LeadDetails, RoutingPlan
 from orchestrator.ports import CallLookup, Carrier, Customer, Recorder
 
 logger = structlog.get_logger()
@@ -158,7 +158,7 @@ class Orchestrator:
             lead_phone=from_number,
             dialled_number=to_number,
             plantype=campaign.plantype,
-            details=details or LeadDetails(),
+            details=details or NO_DETAILS,
         )
         ctx = CallContext(
             call=call,

@@ -80,7 +80,7 @@ class FakeLeg:
     call_id: str = ""
     answered: bool = False
     connected: bool = False
-    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    scope: trio.CancelScope | None = None  # the task playing it, if any
 
 
 @dataclass(slots=True, eq=False)
@@ -103,6 +103,7 @@ class FakeCarrier:
         ring_delay_s: float = 0.5,
         cancel_latency_s: float = 0.0,
         recording_base: str = "https://recordings.example/",
+        keep_log: bool = True,
     ) -> None:
         self.deliver: Deliver | None = None
         self.agents = dict(agents or {})
@@ -110,6 +111,7 @@ class FakeCarrier:
         self.ring_delay_s = ring_delay_s
         self.cancel_latency_s = cancel_latency_s
         self.recording_base = recording_base
+        self.keep_log = keep_log
         self.live: dict[str, FakeLeg] = {}  # request_id -> leg not ended
         self.leads: dict[str, FakeLead] = {}  # call_id -> lead still on the line
         self.originated: list[LegRequest] = []
@@ -127,14 +129,18 @@ class FakeCarrier:
             await trio.sleep_forever()
 
     def _note(self, what: str, phone: str = "", leg_id: str = "") -> None:
-        self.log.append(Note(trio.current_time(), what, phone, leg_id))
+        if self.keep_log:
+            self.log.append(Note(trio.current_time(), what, phone, leg_id))
 
     def notes(self, what: str) -> list[Note]:
         return [n for n in self.log if n.what == what]
 
     def _spawn(self, fn: Callable[[], Awaitable[object]]) -> None:
         assert self._nursery is not None, "start FakeCarrier.run first"
-        self._nursery.start_soon(fn)
+        try:
+            self._nursery.start_soon(fn)
+        except RuntimeError:  # the carrier itself is shutting down: nothing more happens
+            pass
 
     async def _send(self, event: CarrierEvent) -> Decision | None:
         assert self.deliver is not None, "set FakeCarrier.deliver"
@@ -148,7 +154,8 @@ class FakeCarrier:
 
     async def originate(self, request: LegRequest) -> str:
         script = self.agents.get(request.to, self.default_agent)
-        self.originated.append(request)
+        if self.keep_log:
+            self.originated.append(request)
         self._note("originate", request.to, request.leg_id)
         await trio.lowlevel.checkpoint()
         if script.fail:
@@ -235,7 +242,8 @@ class FakeCarrier:
     def _end_leg(self, leg: FakeLeg, cause: LegEndCause) -> None:
         if self.live.pop(leg.request_id, None) is None:
             return
-        leg.scope.cancel()
+        if leg.scope is not None:
+            leg.scope.cancel()
         self._note(f"ended_{cause.value}", leg.request.to, leg.request.leg_id)
         self._post(
             LegEnded(leg.request.tracking_guid, leg.request.leg_id, cause, leg.call_id,
@@ -254,6 +262,7 @@ class FakeCarrier:
 
     async def _play_leg(self, leg: FakeLeg, script: AgentScript) -> None:
         request = leg.request
+        leg.scope = trio.CancelScope()
         with leg.scope:
             await trio.sleep(self.ring_delay_s)
             if script.busy:

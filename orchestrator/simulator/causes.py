@@ -18,11 +18,13 @@ __all__ = [
     "FAILED",
     "LOOP_DETECTED",
     "NO_ANSWER",
+    "SIMULATOR_ERROR",
     "HangupCause",
     "busy_by_xml",
     "fetch_error",
     "invalid_xml",
     "normal_hangup",
+    "rejected_by_callee",
     "rejected_by_xml",
     "time_limit",
 ]
@@ -53,6 +55,8 @@ LOOP_DETECTED = HangupCause(2060, "Loop Detected", "EXCHANGE_ROUTING_ERROR", "co
 BUSY = HangupCause(3010, "Busy Line", "USER_BUSY", "busy", "Call recipient")
 NO_ANSWER = HangupCause(3030, "No Answer", "NO_ANSWER", "no-answer", "Plivo")
 END_OF_XML = HangupCause(4010, "End Of XML Instructions", "NORMAL_CLEARING", "completed", "Plivo")
+#: not a Plivo cause: the simulator itself failed while running the call (see its log)
+SIMULATOR_ERROR = HangupCause(0, "Unknown", "NORMAL_TEMPORARY_FAILURE", "failed", "Error")
 
 # which document a failed fetch belonged to -> the last digit of 701x / 801x
 _DOCUMENT_DIGIT = {"answer": 1, "action": 2, "transfer": 3, "redirect": 4}
@@ -65,6 +69,11 @@ def normal_hangup(source: str) -> HangupCause:
 
 def rejected_by_xml() -> HangupCause:
     return HangupCause(3020, "Rejected", "CALL_REJECTED", "completed", "Answer XML")
+
+
+def rejected_by_callee() -> HangupCause:
+    """The callee declined a ringing call."""
+    return HangupCause(3020, "Rejected", "CALL_REJECTED", "busy", "Call recipient")
 
 
 def busy_by_xml() -> HangupCause:

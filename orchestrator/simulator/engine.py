@@ -33,8 +33,10 @@ from orchestrator.simulator.causes import (
     CANCELED,
     FAILED,
     NO_ANSWER,
+    SIMULATOR_ERROR,
     HangupCause,
     normal_hangup,
+    rejected_by_callee,
     time_limit,
 )
 from orchestrator.simulator.conference import Rooms, room_snapshot
@@ -194,8 +196,9 @@ class Simulator:
             self._scope.cancel()
 
     def _spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
-        if self._nursery is None:
-            raise RuntimeError("the simulator is not running")
+        if self._nursery is None or self._closing:
+            logger.debug("sim.task.dropped", reason="simulator not running")
+            return
         self._nursery.start_soon(fn)
 
     def _require_running(self) -> None:
@@ -235,7 +238,7 @@ class Simulator:
             )
             not_before = self._cps.reserve(now)
             call = SimCall(
-                ident=ident, account=account, urls=urls,
+                ident=ident, clock=self.clock, account=account, urls=urls,
                 script=self.scripts.for_number(destination), party_number=destination,
                 created_at=self.clock.now(), ring_timeout_s=float(request.ring_timeout_s),
                 time_limit_s=float(request.time_limit_s), not_before=not_before,
@@ -271,7 +274,7 @@ class Simulator:
             to_number=wire_number(to_number),
         )
         call = SimCall(
-            ident=ident, account=account or self.main_account, urls=urls,
+            ident=ident, clock=self.clock, account=account or self.main_account, urls=urls,
             script=lead or self.default_lead, party_number=ident.from_number,
             created_at=self.clock.now(),
         )
@@ -324,10 +327,12 @@ class Simulator:
         return True
 
     def party_hangup(self, uuid: str) -> bool:
-        """The simulated person hangs up now (control API, tests)."""
+        """The simulated person hangs up now (control API, tests); ringing = they decline."""
         call = self._find_live(None, uuid)
         if call is None:
             return False
+        if call.state in (CallState.QUEUED, CallState.RINGING):
+            return call.end(rejected_by_callee())
         return call.end(normal_hangup(call.party_source))
 
     def start_recording(
@@ -395,6 +400,10 @@ class Simulator:
                     self._answer(call)
                 if call.cause is None:
                     await self._talk(call)
+        except Exception:
+            # a simulator bug must cost one call, not the whole simulated carrier
+            logger.exception("sim.call.crashed", call_uuid=call.call_uuid)
+            call.end(SIMULATOR_ERROR)
         finally:
             with trio.CancelScope(shield=True):
                 await self._finish(call)
@@ -459,7 +468,9 @@ class Simulator:
             call.end(cause)
 
     async def _end_after(self, call: SimCall, delay_s: float, cause: HangupCause) -> None:
-        await self.clock.sleep(delay_s)
+        """End the call ``delay_s`` after it was answered."""
+        answered = call.answered_at if call.answered_at is not None else self.clock.now()
+        await self.clock.sleep(answered + delay_s - self.clock.now())
         call.end(cause)
 
     async def _end_after_connected(self, call: SimCall, talk_s: float) -> None:
@@ -474,7 +485,8 @@ class Simulator:
             call.cause = normal_hangup("Plivo")
         cause = call.cause
         call.state = CallState.ENDED
-        call.ended_at = self.clock.now()
+        if call.ended_at is None:
+            call.ended_at = self.clock.now()
         self._live.pop(call.call_uuid, None)
         self._ended[call.call_uuid] = call
         while len(self._ended) > _KEEP_ENDED:
@@ -495,7 +507,7 @@ class Simulator:
         with trio.move_on_after(self.timings.webhook_wait_s * 2):
             for recording in call.recordings:
                 await self._deliver_api_recording(call, recording)
-            if not call.ring_sent.is_set():
+            if call.ring_at is not None and not call.ring_sent.is_set():
                 with trio.move_on_after(self.timings.webhook_wait_s):
                     await call.ring_sent.wait()
             await self._rt.notify(

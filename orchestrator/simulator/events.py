@@ -46,6 +46,13 @@ class EventKind(StrEnum):
     API_REQUEST = "api.request"
 
 
+# logged at debug level: several per call
+_CHATTY = frozenset({
+    EventKind.STEP_STARTED, EventKind.WEBHOOK_SENT, EventKind.API_REQUEST,
+    EventKind.DIGITS_PRESSED,
+})
+
+
 @dataclass(frozen=True, slots=True)
 class SimEvent:
     """One thing that happened. ``at`` is simulated seconds since the simulator started."""
@@ -89,7 +96,8 @@ class EventLog:
         event = SimEvent(self._seq, self._clock(), kind, call_uuid, number, dict(data))
         self._events.append(event)
         self._counts[kind] += 1
-        logger.info(f"sim.{kind}", call_uuid=call_uuid or None, number=number or None, **data)
+        log = logger.debug if kind in _CHATTY else logger.info
+        log(f"sim.{kind}", call_uuid=call_uuid or None, number=number or None, **data)
         self._changed.set()
         self._changed = trio.Event()
         return event

@@ -90,12 +90,13 @@ class ApiRecording:
 class SimCall:
     """One call leg the simulator runs (an outbound API call or an inbound call).
 
-    ``end(cause)`` is the only way a call ends: it records the first cause and cancels
+    ``end(cause)`` is the only way a call ends: it records the first cause (and when) and cancels
     ``scope``, the cancel scope of the call's task. ``doc_scope`` wraps the XML document being
     executed; a transfer sets ``pending_transfer`` and cancels just that.
     """
 
     ident: CallIdentity
+    clock: SimClock
     account: Account
     urls: CallUrls
     script: PartyScript
@@ -141,6 +142,7 @@ class SimCall:
         if self.cause is not None:
             return False
         self.cause = cause
+        self.ended_at = self.clock.now()
         self.scope.cancel()
         return True
 

@@ -171,7 +171,7 @@ class WebhookSender:
                 failure = "ct"
             except httpx.TimeoutException:
                 failure = "rt"
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 failure = "error"
                 body = str(exc)
             else:
