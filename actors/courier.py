@@ -52,6 +52,7 @@ class Courier:
         self._backoff_s = tuple(backoff_s)
         self._limiter = trio.CapacityLimiter(concurrency)
         self._send, self._recv = trio.open_memory_channel[Delivery](QUEUE_SIZE)
+        self._closed = trio.Event()
         self._now = now or time.time
         self.delivered = 0
         self.failed = 0
@@ -60,7 +61,9 @@ class Courier:
         await self._send.send(Delivery(tracking_guid, url, dict(fields)))
 
     async def close(self) -> None:
-        """No more outcomes will come; ``run`` returns once the queued ones are delivered."""
+        """No more outcomes will come: queued ones get one attempt each, none waits for a
+        retry (an undelivered outcome stays pending in the store's outbox)."""
+        self._closed.set()
         await self._send.aclose()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -81,7 +84,13 @@ class Courier:
         pauses = (0.0, *self._backoff_s)
         error = ""
         for attempt, pause in enumerate(pauses, start=1):
-            await trio.sleep(pause)
+            if pause:
+                with trio.move_on_after(pause):
+                    await self._closed.wait()
+                if self._closed.is_set():
+                    logger.warning("outcome.deferred", attempts=attempt - 1, error=error,
+                                   reason="shutting down; left pending in the outbox")
+                    return
             try:
                 status = await self._customer.outcome_post(
                     delivery.url, delivery.fields, key=delivery.tracking_guid

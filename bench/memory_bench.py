@@ -55,7 +55,6 @@ def rss_kb() -> int:
 
 
 async def main(calls: int, legs: int, trace: bool) -> None:
-    configure_logging("warning", open(os.devnull, "wb"))  # noqa: SIM115 (lives as long as we do)
     settings = Settings(
         routing=RoutingSettings(plan_timeout_s=3600, ring_timeout_s=3600, accept_timeout_s=60),
         campaigns=(Campaign("bench", ("8005550100",), "Purchase", "http://c.test/i",
@@ -120,4 +119,5 @@ if __name__ == "__main__":
     parser.add_argument("--legs", type=int, default=5)
     parser.add_argument("--trace", action="store_true", help="tracemalloc breakdown (slower)")
     args = parser.parse_args()
+    configure_logging("warning", open(os.devnull, "wb"))  # noqa: SIM115 (lives as long as we do)
     trio.run(main, args.calls, args.legs, args.trace)

@@ -59,7 +59,8 @@ async def run_service(
 
     ``task_status.started`` reports the bound HTTP addresses.
     """
-    stop = stop or trio.Event()
+    if stop is None:
+        stop = trio.Event()
     store = await trio.to_thread.run_sync(open_store, settings.store.url)
     customer = HttpCustomer(timeout_s=settings.routing.initial_post_timeout_s)
     try:

@@ -12,6 +12,7 @@ when a test ends), the ordered :attr:`FakeCarrier.log`, and what was originated 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -137,10 +138,8 @@ class FakeCarrier:
 
     def _spawn(self, fn: Callable[[], Awaitable[object]]) -> None:
         assert self._nursery is not None, "start FakeCarrier.run first"
-        try:
+        with contextlib.suppress(RuntimeError):  # the carrier is shutting down: nothing more
             self._nursery.start_soon(fn)
-        except RuntimeError:  # the carrier itself is shutting down: nothing more happens
-            pass
 
     async def _send(self, event: CarrierEvent) -> Decision | None:
         assert self.deliver is not None, "set FakeCarrier.deliver"

@@ -192,6 +192,8 @@ class Simulator:
     def close(self) -> None:
         """End every call at once (no webhooks) and stop :meth:`run`."""
         self._closing = True
+        if self._rt is not None:
+            self._rt.abort()
         if self._scope is not None:
             self._scope.cancel()
 

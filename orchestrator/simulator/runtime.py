@@ -7,13 +7,18 @@ Plivo's rules for the two kinds of request (PLIVO.md §2.1):
 - :meth:`Runtime.notify`: a notification (ring, hangup, callbackUrl); the body is ignored.
 - :meth:`Runtime.fetch_document`: a request that must answer Plivo XML (answer, action,
   transfer, redirect); failure raises :class:`DocumentFailed` with the 701x/801x cause.
+
+Cancellation: a request, once started, runs to its end (shielded, bounded by the webhook
+timeouts) even if the call hangs up meanwhile, as Plivo's servers do not abort a callback
+because the caller left. The call then ends at its next checkpoint. :meth:`Runtime.abort`
+(simulator shutdown) cancels requests in flight.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import trio
@@ -26,6 +31,8 @@ from orchestrator.simulator.webhooks import WebhookResult, WebhookSender
 from orchestrator.simulator.xml_program import Step, XmlProgramError, parse_xml
 
 __all__ = ["DocumentFailed", "DocumentKind", "Runtime", "Timings", "new_id"]
+
+_ABORTED = "aborted"  # WebhookResult.failure of a request cut by the simulator's shutdown
 
 DocumentKind = Literal["answer", "action", "transfer", "redirect"]
 
@@ -64,6 +71,25 @@ class Runtime:
     spawn: Callable[[Callable[[], Awaitable[None]]], None]  # run a task in the simulator
     recording_url: Callable[[str, str], str]  # (recording_id, file_format) -> URL
     conference_end_hangs_up: bool = True
+    _inflight: set[trio.CancelScope] = field(default_factory=set)
+
+    def abort(self) -> None:
+        """Cancel every request in flight (simulator shutdown)."""
+        for scope in tuple(self._inflight):
+            scope.cancel()
+
+    async def _send(
+        self, call: SimCall, method: str, url: str, params: Mapping[str, str]
+    ) -> WebhookResult:
+        with trio.CancelScope(shield=True) as scope:
+            self._inflight.add(scope)
+            try:
+                return await self.sender.send(
+                    method, url, params, auth_token=call.account.auth_token
+                )
+            finally:
+                self._inflight.discard(scope)
+        return WebhookResult(url, None, "", "", 0, _ABORTED)
 
     async def notify(
         self, call: SimCall, url: str, method: str, params: Mapping[str, str], *, what: str
@@ -71,7 +97,7 @@ class Runtime:
         """Send a notification; log it; the answer body is ignored."""
         if not url:
             return None
-        result = await self.sender.send(method, url, params, auth_token=call.account.auth_token)
+        result = await self._send(call, method, url, params)
         self._log_result(call, result, what)
         return result
 
@@ -92,12 +118,10 @@ class Runtime:
             DocumentFailed: no answer or non-2xx (701x), or a body that is not Plivo XML (801x),
                 after trying ``fallback`` (url, method) when given.
         """
-        result = await self.sender.send(method, url, params, auth_token=call.account.auth_token)
+        result = await self._send(call, method, url, params)
         self._log_result(call, result, what)
         if not result.ok and fallback and fallback[0]:
-            result = await self.sender.send(
-                fallback[1], fallback[0], params, auth_token=call.account.auth_token
-            )
+            result = await self._send(call, fallback[1], fallback[0], params)
             self._log_result(call, result, f"{what}.fallback")
         if not result.ok:
             detail = f"{what} {result.url}: {result.failure} (status {result.status})"
