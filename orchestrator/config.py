@@ -20,6 +20,10 @@ from orchestrator.numbers import to_nanp10
 
 CarrierKind = Literal["plivo", "simulator"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Credentials of the built-in simulator's account when ``carrier.kind = "simulator"`` leaves
+#: them empty (``MA`` + 18 characters: the Plivo SDK refuses any other shape).
+SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
+SIMULATOR_AUTH_TOKEN = "simulator-auth-token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,15 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SimulatorSettings:
+    """The built-in carrier simulator (``carrier.kind = "simulator"``)."""
+
+    time_scale: float = 1.0  # real seconds per simulated second
+    scenario: str = ""  # TOML/JSON file of agent and lead scripts
+    cps: float = 0.0  # outbound calls per second before Make Call queues (0 = unlimited)
+
+
+@dataclass(frozen=True, slots=True)
 class Campaign:
     name: str
     numbers: tuple[str, ...]
@@ -84,6 +97,7 @@ class Settings:
     carrier: CarrierSettings = field(default_factory=CarrierSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     campaigns: tuple[Campaign, ...] = ()
 
     def campaign_for_number(self, number: str) -> Campaign | None:
@@ -124,6 +138,10 @@ def _is_store_url(value: Any) -> str | None:
 
 def _positive(value: Any) -> str | None:
     return None if value > 0 else f"must be greater than 0, got {value}"
+
+
+def _not_negative(value: Any) -> str | None:
+    return None if value >= 0 else f"must be 0 or more, got {value}"
 
 
 def _one_of(*allowed: str) -> _Check:
@@ -182,6 +200,11 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "initial_post_timeout_s": _Key(_NUMBER, 5.0, _positive),
     },
     "log": {"level": _Key(str, "info", _one_of(*LOG_LEVELS))},
+    "simulator": {
+        "time_scale": _Key(_NUMBER, 1.0, _positive),
+        "scenario": _Key(str, ""),
+        "cps": _Key(_NUMBER, 0.0, _not_negative),
+    },
 }
 
 _CAMPAIGN: dict[str, _Key] = {
@@ -296,6 +319,9 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
     for key, var in (("auth_id", "PLIVO_AUTH_ID"), ("auth_token", "PLIVO_AUTH_TOKEN")):
         if not carrier.get(key) and env.get(var):
             carrier[key] = env[var]
+    if carrier.get("kind") == "simulator":
+        carrier["auth_id"] = carrier.get("auth_id") or SIMULATOR_AUTH_ID
+        carrier["auth_token"] = carrier.get("auth_token") or SIMULATOR_AUTH_TOKEN
     verifying = carrier.get("kind") == "plivo" and carrier.get("verify_signatures", True)
     if verifying and not carrier.get("auth_token"):
         problems.append(
@@ -312,6 +338,7 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
         carrier=CarrierSettings(**carrier),
         routing=RoutingSettings(**sections["routing"]),
         log=LogSettings(**sections["log"]),
+        simulator=SimulatorSettings(**sections["simulator"]),
         campaigns=tuple(campaigns),
     )
 

@@ -19,7 +19,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 
 
 def _dumps(obj: object, default: object = None) -> bytes:
-    return orjson.dumps(obj, default=str) + b"\n"
+    return orjson.dumps(obj, default=str)
 
 
 def configure_logging(level: str = "info", stream: BinaryIO | None = None) -> None:

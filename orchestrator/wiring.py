@@ -1,8 +1,11 @@
 """Wiring: build the whole service from :class:`Settings` and run it in one Trio run.
 
 ``run_service`` opens one root nursery holding the store's writer, the orchestrator (calls
-nursery and outcome courier), the HTTP surface (quart-trio on hypercorn) and the signal
-watcher. Shutdown order matters, because live calls still need the carrier's callbacks:
+nursery and outcome courier), the HTTP surface (quart-trio on hypercorn), the signal watcher
+and — with ``carrier.kind = "simulator"`` — the built-in Plivo-compatible simulator, which the
+production Plivo adapter then talks to over HTTP exactly as it would to Plivo.
+
+Shutdown order matters, because live calls still need the carrier's callbacks:
 
 1. SIGTERM/SIGINT → the orchestrator stops taking calls (``/readyz`` 503, new inbound calls are
    apologised to) and gives live calls ``server.drain_s`` to finish;
@@ -10,13 +13,14 @@ watcher. Shutdown order matters, because live calls still need the carrier's cal
 3. then the store writer commits what is queued and stops.
 
 This is the top of the import graph (like hypercorn's ``run.py``): it may import ``web``,
-``store`` and the carrier adapters; nothing imports it but the CLI.
+``store`` and the carrier adapters; nothing imports it but the CLI and the demo.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 
 import structlog
 import trio
@@ -24,89 +28,114 @@ import trio
 from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer import HttpCustomer
-from orchestrator.ports import Carrier
 from orchestrator.server import serve_http, stop_on_signals
 from orchestrator.service import Orchestrator
-from store import open_store
+from orchestrator.simulator import RunningSimulator, SimulatorConfig, start_simulator
+from store import SqlStore, open_store
 from web.app import create_app
 from web.plivo import create_plivo_blueprint
 
 logger = structlog.get_logger()
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceHandle:
+    """What a running service reports to whoever started it (tests, the demo)."""
+
+    bound: list[str]
+    orchestrator: Orchestrator
+    store: SqlStore
+    simulator: RunningSimulator | None
+
+
 @asynccontextmanager
-async def open_carrier(settings: Settings) -> AsyncIterator[Carrier]:
-    """The production carrier adapter: Plivo's REST API at ``carrier.api_url`` (Plivo itself,
-    or any Plivo-compatible endpoint such as the built-in simulator)."""
+async def open_carrier(
+    settings: Settings, nursery: trio.Nursery
+) -> AsyncIterator[tuple[PlivoCarrier, RunningSimulator | None]]:
+    """The production Plivo adapter, pointed at Plivo (``kind = "plivo"``) or at the built-in
+    simulator started here in ``nursery`` (``kind = "simulator"``)."""
+    simulator: RunningSimulator | None = None
+    api_url = settings.carrier.api_url
+    if settings.carrier.kind == "simulator":
+        public = settings.server.public_url.rstrip("/")
+        sim = settings.simulator
+        config = SimulatorConfig(
+            bind="127.0.0.1:0",
+            auth_id=settings.carrier.auth_id,
+            auth_token=settings.carrier.auth_token,
+            answer_url=f"{public}/plivo/answer",
+            hangup_url=f"{public}/plivo/hangup",
+            time_scale=sim.time_scale,
+            cps=sim.cps,
+            scenario_file=sim.scenario,
+        )
+        simulator = await nursery.start(start_simulator, config)
+        api_url = simulator.url
     carrier = PlivoCarrier(
         auth_id=settings.carrier.auth_id,
         auth_token=settings.carrier.auth_token,
-        api_url=settings.carrier.api_url,
+        api_url=api_url,
         urls=CallbackUrls(settings.server.public_url),
         calls_per_second=settings.carrier.calls_per_second,
     )
     async with carrier:
-        yield carrier
+        yield carrier, simulator
 
 
 async def run_service(
     settings: Settings,
     *,
     stop: trio.Event | None = None,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[ServiceHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down in order (module doc).
-
-    ``task_status.started`` reports the bound HTTP addresses.
-    """
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down in order (module doc)."""
     if stop is None:
         stop = trio.Event()
     store = await trio.to_thread.run_sync(open_store, settings.store.url)
     customer = HttpCustomer(timeout_s=settings.routing.initial_post_timeout_s)
     try:
-        async with open_carrier(settings) as carrier, trio.open_nursery() as root:
-            await root.start(store.run)
-            orchestrator = Orchestrator(
-                settings, carrier=carrier, recorder=store, customer=customer, lookup=store
-            )
-            app = create_app(
-                orchestrator, settings, blueprints=[create_plivo_blueprint(orchestrator, settings)]
-            )
-            http_stop = trio.Event()
-            calls_done = trio.Event()
+        async with trio.open_nursery() as root:
+            async with open_carrier(settings, root) as (carrier, simulator):
+                await root.start(store.run)
+                orchestrator = Orchestrator(
+                    settings, carrier=carrier, recorder=store, customer=customer, lookup=store
+                )
+                app = create_app(
+                    orchestrator, settings,
+                    blueprints=[create_plivo_blueprint(orchestrator, settings)],
+                )
+                calls_done, http_stop, http_done = trio.Event(), trio.Event(), trio.Event()
 
-            async def run_calls(*, task_status: trio.TaskStatus[None]) -> None:
-                try:
-                    await orchestrator.run(task_status=task_status)
-                finally:
-                    calls_done.set()
+                async def run_calls(*, task_status: trio.TaskStatus[None]) -> None:
+                    try:
+                        await orchestrator.run(task_status=task_status)
+                    finally:
+                        calls_done.set()
 
-            http_done = trio.Event()
+                async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                    try:
+                        await serve_http(app, settings.server, shutdown_event=http_stop,
+                                         task_status=task_status)
+                    finally:
+                        http_done.set()
 
-            async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
-                try:
-                    await serve_http(app, settings.server, shutdown_event=http_stop,
-                                     task_status=task_status)
-                finally:
-                    http_done.set()
+                await root.start(run_calls)
+                bound: list[str] = await root.start(run_http)
+                await root.start(stop_on_signals, stop)
+                logger.info(
+                    "service.started", bind=bound, public_url=settings.server.public_url,
+                    store=redacted(settings.store.url), carrier=settings.carrier.kind,
+                    api_url=simulator.url if simulator else settings.carrier.api_url,
+                    campaigns={c.name: list(c.numbers) for c in settings.campaigns},
+                )
+                task_status.started(ServiceHandle(bound, orchestrator, store, simulator))
 
-            await root.start(run_calls)
-            bound: list[str] = await root.start(run_http)
-            await root.start(stop_on_signals, stop)
-            logger.info(
-                "service.started", bind=bound, public_url=settings.server.public_url,
-                store=_redacted(settings.store.url), carrier=settings.carrier.kind,
-                api_url=settings.carrier.api_url,
-                campaigns={c.name: list(c.numbers) for c in settings.campaigns},
-            )
-            task_status.started(bound)
-
-            await stop.wait()
-            orchestrator.shutdown()
-            await calls_done.wait()
-            http_stop.set()
-            await http_done.wait()  # hypercorn has drained in-flight requests
-            await store.flush()
+                await stop.wait()
+                orchestrator.shutdown()
+                await calls_done.wait()
+                http_stop.set()
+                await http_done.wait()  # hypercorn has drained in-flight requests
+                await store.flush()
             root.cancel_scope.cancel(reason="service stopped")
     finally:
         await customer.aclose()
@@ -114,7 +143,7 @@ async def run_service(
         logger.info("service.stopped")
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """A store URL without its password."""
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")
@@ -122,3 +151,10 @@ def _redacted(url: str) -> str:
         return url
     user = creds.split(":", 1)[0]
     return f"{scheme}{sep}{user}:***@{host}"
+
+
+def with_public_url(settings: Settings, port: int) -> Settings:
+    """``settings`` listening on 127.0.0.1:``port`` and reachable there (tests, the demo)."""
+    server = replace(settings.server, bind=f"127.0.0.1:{port}",
+                     public_url=f"http://127.0.0.1:{port}")
+    return replace(settings, server=server)

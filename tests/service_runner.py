@@ -76,7 +76,8 @@ class RunningService:
         })
         assert response.status_code == 200, response.text
         room = ElementTree.fromstring(response.text).find(".//Conference")
-        assert room is not None and room.text, response.text
+        assert room is not None, response.text
+        assert room.text, response.text
         return room.text
 
 

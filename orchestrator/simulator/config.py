@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from orchestrator.config import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN
 from orchestrator.errors import ConfigError, Problem
 from orchestrator.simulator.scripts import (
     AgentScript,
@@ -53,8 +54,8 @@ __all__ = [
 ]
 
 #: ``MA`` + 18 characters: the SDK refuses any other shape (PLIVO.md §1.1).
-DEFAULT_AUTH_ID = "MASIMULATOR000000000"
-DEFAULT_AUTH_TOKEN = "simulator-auth-token"
+DEFAULT_AUTH_ID = SIMULATOR_AUTH_ID
+DEFAULT_AUTH_TOKEN = SIMULATOR_AUTH_TOKEN
 
 
 @dataclass(frozen=True, slots=True)

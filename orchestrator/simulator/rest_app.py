@@ -126,6 +126,12 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
     async def http_error(error: HTTPException) -> Response:
         return error_response(error.code or 500, (error.name or "error").lower())
 
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        # a simulator bug: answer in Plivo's error shape (the SDK re-sends on 5xx, beware)
+        logger.error("sim.api.failed", path=request.path, error=repr(error), exc_info=error)
+        return error_response(500, "internal error in the simulator")
+
     @app.errorhandler(ParamError)
     async def param_error(error: ParamError) -> Response:
         return error_response(400, str(error))
