@@ -131,6 +131,27 @@ def run_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- simulate ------------------------------------------------------------------------------------
+
+
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    """None here: ``main`` hands everything after ``simulate`` to the simulator's own parser."""
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    return simulate(())
+
+
+def simulate(options: Sequence[str]) -> int:
+    """Run the Plivo-compatible carrier simulator on its own until SIGINT/SIGTERM."""
+    from orchestrator.simulator.cli import main as simulator_main
+
+    try:
+        return simulator_main(list(options))
+    except SystemExit as exc:  # its argparse: --help or bad usage
+        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 COMMANDS: tuple[Subcommand, ...] = (
@@ -145,6 +166,13 @@ COMMANDS: tuple[Subcommand, ...] = (
         "validate a config file and explain every problem",
         _check_config_arguments,
         run_check_config,
+    ),
+    Subcommand(
+        "simulate",
+        "run the built-in Plivo-compatible carrier simulator on its own "
+        "(options: orchestrator simulate --help)",
+        _simulate_arguments,
+        run_simulate,
     ),
 )
 
@@ -164,6 +192,9 @@ def build_parser(commands: Sequence[Subcommand] = COMMANDS) -> argparse.Argument
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``orchestrator`` console script and ``python -m orchestrator``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:  # the simulator parses its own options
+        return simulate(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
