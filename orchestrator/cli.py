@@ -78,11 +78,12 @@ def describe_settings(settings: Settings) -> list[str]:
     numbers = [n for c in settings.campaigns for n in c.numbers]
     carrier = settings.carrier
     signatures = "verified" if carrier.verify_signatures else "NOT verified"
+    api = "built-in simulator" if carrier.kind == "simulator" else carrier.api_url
     lines = [
         f"campaigns: {len(settings.campaigns)} ({', '.join(c.name for c in settings.campaigns)})",
         f"numbers: {len(numbers)} ({', '.join(numbers)})",
         f"store: {redact_url(settings.store.url)}",
-        f"carrier: {carrier.kind} (api {carrier.api_url}, signatures {signatures}, "
+        f"carrier: {carrier.kind} (api {api}, signatures {signatures}, "
         f"{carrier.calls_per_second:g} calls/s)",
         f"server: {settings.server.bind} (public {settings.server.public_url}, "
         f"drain {settings.server.drain_s:g}s)",

@@ -184,7 +184,7 @@ class TestCheckConfigCommand:
         out = capsys.readouterr().out
         assert "OK" in out
         assert "campaigns: 1 (acme)" in out
-        assert "carrier: plivo" in out
+        assert "carrier: simulator" in out
 
     def test_valid_file_prints_summary(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
