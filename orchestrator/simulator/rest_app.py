@@ -12,7 +12,9 @@ Under ``/v1/Account/{auth_id}/`` with HTTP Basic auth (user = Auth ID, password 
 
 Errors are ``{"api_id": ..., "error": ...}`` with Plivo's status codes; trailing slashes are
 optional; JSON bodies are accepted on DELETE too (the SDK sends them). With ``rate_limit`` > 0,
-more than that many requests in 5 s get 429. The ``/sim/`` control API is added by
+more than that many requests in 5 s get 429. Each ``/v1/`` request is logged as an
+``api.request`` event whose ``received_at`` (simulated seconds, like the event's ``at``) is when
+it reached the app, before its handler ran. The ``/sim/`` control API is added by
 :func:`orchestrator.simulator.control_api.add_control_routes`.
 """
 
@@ -26,7 +28,7 @@ from urllib.parse import parse_qsl
 
 import structlog
 import trio
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
@@ -111,6 +113,7 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
 
     @app.before_request
     async def limit_rate() -> Response | None:
+        g.received_at = sim.clock.now()  # when the request reached us (benchmarks read it)
         if request.path.startswith("/v1/") and not window.allow(trio.current_time()):
             return error_response(429, "Too many requests")
         return None
@@ -118,8 +121,9 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
     @app.after_request
     async def log_api(response: Response) -> Response:
         if request.path.startswith("/v1/"):
+            received_at = float(getattr(g, "received_at", sim.clock.now()))
             sim.log.add(EventKind.API_REQUEST, method=request.method, path=request.path,
-                        status=response.status_code)
+                        status=response.status_code, received_at=round(received_at, 6))
         return response
 
     @app.errorhandler(HTTPException)

@@ -146,12 +146,13 @@ class Runtime:
             self.log.add(
                 EventKind.WEBHOOK_SENT, call_uuid=call.call_uuid, number=call.party_number,
                 what=what, url=result.url, status=result.status, attempts=result.attempts,
+                elapsed_ms=round(result.elapsed_s * 1000, 3),
             )
         else:
             self.log.add(
                 EventKind.WEBHOOK_FAILED, call_uuid=call.call_uuid, number=call.party_number,
                 what=what, url=result.url, status=result.status, attempts=result.attempts,
-                failure=result.failure,
+                failure=result.failure, elapsed_ms=round(result.elapsed_s * 1000, 3),
             )
 
     async def shielded(self, fn: Callable[[], Awaitable[object]]) -> None:

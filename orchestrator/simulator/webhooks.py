@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import structlog
+import trio
 
 from orchestrator.simulator.signing import build_webhook
 
@@ -82,7 +83,9 @@ def _should_retry(policy: RetryPolicy, failure: str, status: int | None) -> bool
 @dataclass(frozen=True, slots=True)
 class WebhookResult:
     """What came back. ``failure`` is ``""`` on a 2xx, else ``ct`` (could not connect),
-    ``rt`` (read timeout), ``status`` (non-2xx) or ``error`` (any other transport error)."""
+    ``rt`` (read timeout), ``status`` (non-2xx) or ``error`` (any other transport error).
+    ``elapsed_s``: real seconds from sending the first attempt to the last answer (or failure),
+    i.e. how long the simulated call waited on the application (benchmarks read it)."""
 
     url: str
     status: int | None
@@ -90,6 +93,7 @@ class WebhookResult:
     content_type: str
     attempts: int
     failure: str = ""
+    elapsed_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -150,6 +154,7 @@ class WebhookSender:
             pool=policy.read_timeout_s,
         )
         client = next(self._next)
+        started: float | None = None  # when the first attempt went out (signing excluded)
         attempts = 0
         result: WebhookResult | None = None
         while True:
@@ -159,6 +164,8 @@ class WebhookSender:
             failure = ""
             body = ""
             content_type = ""
+            if started is None:
+                started = trio.current_time()
             try:
                 response = await client.request(
                     request.method,
@@ -180,7 +187,8 @@ class WebhookSender:
                 content_type = response.headers.get("content-type", "")
                 if not 200 <= status < 300:
                     failure = "status"
-            result = WebhookResult(request.url, status, body, content_type, attempts, failure)
+            result = WebhookResult(request.url, status, body, content_type, attempts, failure,
+                                   trio.current_time() - started)
             if not failure or attempts > policy.retries:
                 break
             if not _should_retry(policy, failure, status):
