@@ -12,7 +12,8 @@ is over only when every one of its legs has ended. Phases::
         └──► 999999          voicemail ──► message? 0 + link : 999999 ──► outcome
 
 Whatever happens — including cancellation at shutdown — the call ends with exactly one
-outcome, recorded together with its outbox row (``CallFinished``) and handed to the courier.
+outcome, recorded together with its outbox row (``CallFinished``) and handed to the outbox
+deliverer.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ TIER_SLACK_S = 10.0
 
 
 class OutcomeSink(Protocol):
-    """Where finished calls' Step 3 posts go (the courier)."""
+    """Where finished calls' Step 3 posts go (the outbox deliverer)."""
 
     async def send(self, tracking_guid: str, url: str, fields: Mapping[str, str]) -> None: ...
 

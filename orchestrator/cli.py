@@ -153,6 +153,27 @@ def simulate(options: Sequence[str]) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
 
 
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    from orchestrator.demo.options import add_arguments  # light: argparse and a dataclass
+
+    add_arguments(parser)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo batch on embedded defaults; exit 0 only if every call went as expected."""
+    from orchestrator.demo.options import options_from_args
+    from orchestrator.demo.runner import run_demo as run_demo_batch  # the whole service
+
+    try:
+        result = trio.run(run_demo_batch, options_from_args(args))
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping
+        return EXIT_INTERRUPTED
+    return result.exit_code
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 COMMANDS: tuple[Subcommand, ...] = (
@@ -161,6 +182,13 @@ COMMANDS: tuple[Subcommand, ...] = (
         "run the service until SIGTERM/SIGINT, then drain gracefully",
         _serve_arguments,
         run_serve,
+    ),
+    Subcommand(
+        "demo",
+        "drive a batch of calls through every path on embedded defaults (SQLite, simulator, "
+        "sample customer) and summarise",
+        _demo_arguments,
+        run_demo,
     ),
     Subcommand(
         "check-config",

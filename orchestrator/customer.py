@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 
@@ -69,10 +69,16 @@ class HttpCustomer:
             parse_reply_body(response.headers.get("content-type", ""), response.text),
         )
 
-    async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
+    async def outcome_post(
+        self, url: str, fields: Mapping[str, str], *, key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        body = urlencode(dict(fields))  # exactly the bytes an HMAC signature header covers
         try:
             response = await self._client.post(
-                url, data=dict(fields), headers={"Idempotency-Key": key}
+                url, content=body.encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded",
+                         "Idempotency-Key": key, **(headers or {})},
             )
         except httpx.HTTPError as exc:
             raise CustomerError(f"Step 3 POST failed: {type(exc).__name__}: {exc}") from exc

@@ -79,8 +79,12 @@ class Customer(Protocol):
         """GET ``url`` with ``fields``; raise ``OrchestratorError`` subclasses on failure."""
         ...
 
-    async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
-        """POST the Step 3 form with idempotency ``key``; return the HTTP status."""
+    async def outcome_post(
+        self, url: str, fields: Mapping[str, str], *, key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
+        """POST the Step 3 form (body: ``urlencode(fields)``, in order) with idempotency
+        ``key`` and any extra ``headers``; return the HTTP status."""
         ...
 
 

@@ -90,6 +90,17 @@ class OutboxDelivered:
     last_error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxAttempted:
+    """A Step 3 post failed; the next attempt is due at ``next_attempt_at``."""
+
+    tracking_guid: str
+    at: float
+    attempts: int
+    next_attempt_at: float
+    last_error: str
+
+
 Record = (
     CallStarted
     | CallStateChanged
@@ -99,4 +110,5 @@ Record = (
     | EventLogged
     | CallFinished
     | OutboxDelivered
+    | OutboxAttempted
 )

@@ -1,7 +1,7 @@
 """The orchestrator service: the calls nursery and the registry of live calls.
 
 ``Orchestrator.run`` is the long-lived actor that owns one nursery with a supervisor per live
-call (plus the outcome courier). The web layer talks to it through four entry points:
+call (plus the outbox deliverer). The web layer talks to it through four entry points:
 
 - :meth:`Orchestrator.accept_inbound` (sync, so the lead's answer never waits on anything),
 - :meth:`Orchestrator.deliver` (a carrier event to the right call's mailbox; for an agent's
@@ -24,7 +24,7 @@ import structlog
 import trio
 
 from actors.context import CallContext
-from actors.courier import Courier
+from actors.outbox import OutboxDeliverer
 from actors.supervisor import CallSupervisor
 from orchestrator.config import Settings
 from orchestrator.errors import CallNotFound, CarrierError, PlanConflict
@@ -48,8 +48,8 @@ logger = structlog.get_logger()
 
 #: Carrier ids of recently finished calls kept to recognise late duplicate answer requests.
 RECENT_CALLS_KEPT = 10_000
-#: How long queued outcome posts may take to go out after the calls drained at shutdown.
-COURIER_DRAIN_S = 5.0
+#: How long outcome posts in flight may take to finish after the calls drained at shutdown.
+OUTBOX_DRAIN_S = 5.0
 
 
 def new_id() -> str:
@@ -67,7 +67,7 @@ class Orchestrator:
         recorder: Recorder,
         customer: Customer,
         lookup: CallLookup | None = None,
-        courier: Courier | None = None,
+        outcomes: OutboxDeliverer | None = None,
         now: Callable[[], float] = time.time,
         new_guid: Callable[[], str] = new_id,
     ) -> None:
@@ -76,7 +76,7 @@ class Orchestrator:
         self._recorder = recorder
         self._customer = customer
         self._lookup = lookup
-        self.courier = courier or Courier(customer, recorder, now=now)
+        self.outcomes = outcomes or OutboxDeliverer(customer, recorder, now=now)
         self._now = now
         self._new_guid = new_guid
         self._calls: dict[str, CallSupervisor] = {}
@@ -94,7 +94,7 @@ class Orchestrator:
         """Own the calls until :meth:`shutdown` (or cancellation)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await nursery.start(self.courier.run)
+            await nursery.start(self.outcomes.run)
             async with trio.open_nursery() as calls:
                 self._calls_nursery = calls
                 self._accepting = True
@@ -105,8 +105,8 @@ class Orchestrator:
                 logger.info("calls.draining", live_calls=len(self._calls), drain_s=drain_s)
                 calls.cancel_scope.deadline = trio.current_time() + drain_s
             self._calls_nursery = None
-            nursery.cancel_scope.deadline = trio.current_time() + COURIER_DRAIN_S
-            await self.courier.close()
+            nursery.cancel_scope.deadline = trio.current_time() + OUTBOX_DRAIN_S
+            await self.outcomes.close()
 
     def shutdown(self) -> None:
         """Stop taking calls and drain the live ones (see the module docstring)."""
@@ -169,7 +169,7 @@ class Orchestrator:
             now=self._now,
         )
         sup = CallSupervisor(
-            ctx, campaign, customer=self._customer, outcomes=self.courier, new_leg_id=new_id,
+            ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_id,
             initial_post_timeout_s=self.settings.routing.initial_post_timeout_s,
         )
         self._calls[guid] = sup

@@ -36,6 +36,7 @@ class FakeCustomer:
     outcome_status: int = 200
     initial_posts: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     outcome_posts: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
+    outcome_headers: list[dict[str, str]] = field(default_factory=list)
     outcome_arrived: trio.Event = field(default_factory=trio.Event)
 
     async def initial_post(self, url: str, fields: Mapping[str, str]) -> CustomerReply:
@@ -43,8 +44,12 @@ class FakeCustomer:
         await trio.sleep(self.initial_delay_s)
         return CustomerReply(200, self.initial_fields)
 
-    async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
+    async def outcome_post(
+        self, url: str, fields: Mapping[str, str], *, key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
         await trio.lowlevel.checkpoint()
         self.outcome_posts.append((url, dict(fields), key))
+        self.outcome_headers.append(dict(headers or {}))
         self.outcome_arrived.set()
         return self.outcome_status
