@@ -44,6 +44,7 @@ from orchestrator.messages import (
     Whisper,
 )
 from orchestrator.model import LegResult
+from orchestrator.records import LegUpdated
 
 _END_RESULTS = {
     LegEndCause.BUSY: LegResult.BUSY,
@@ -179,6 +180,9 @@ class Referee:
             return Release(TAKEN_TEXT)
         live.answered_at = trio.current_time()
         self.ctx.event("leg.answered", press1=live.agent.press1)
+        self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, live.leg_id, self.ctx.now(),
+                                 carrier_call_id=live.call_id or None,
+                                 answered_at=self.ctx.now()))
         if not live.agent.press1:
             return self._win(live)
         live.phase = LegPhase.WHISPERING
@@ -209,6 +213,9 @@ class Referee:
         leg.result = LegResult.ACCEPTED
         leg.phase = LegPhase.CONNECTED
         self.ctx.event("leg.accepted")
+        self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, leg.leg_id, self.ctx.now(),
+                                 carrier_call_id=leg.call_id or None,
+                                 result=LegResult.ACCEPTED))
         race.review()  # decided: the tier ends every other leg now
         return Connect(room=self.ctx.call.tracking_guid)
 
@@ -221,6 +228,8 @@ class Referee:
             if not self.winner_gone.is_set():
                 self.ctx.event("leg.ended", result=LegResult.ACCEPTED.value,
                                duration_s=event.duration_s)
+                self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, leg.leg_id,
+                                         self.ctx.now(), ended_at=self.ctx.now()))
                 self.winner_gone.set()
             return
         if leg.over:

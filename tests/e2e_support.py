@@ -25,7 +25,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -303,7 +303,6 @@ class E2E:
     customer: CustomerEndpoint
     http: httpx.AsyncClient
     reader: SqlStore
-    placed: dict[str, str] = field(default_factory=dict)  # lead phone -> lead CallUUID
 
     @property
     def sim(self) -> Simulator:
@@ -326,10 +325,8 @@ class E2E:
 
     def place_call(self, lead_phone: str, script: LeadScript | None = None) -> str:
         """The lead at ``lead_phone`` (10 digits) calls the campaign; returns its CallUUID."""
-        call_uuid = self.sim.place_inbound("1" + lead_phone, "1" + CAMPAIGN_NUMBER,
-                                           script or LeadScript())
-        self.placed[lead_phone] = call_uuid
-        return call_uuid
+        return self.sim.place_inbound("1" + lead_phone, "1" + CAMPAIGN_NUMBER,
+                                      script or LeadScript())
 
     def sim_events(self, phone: str, kind: EventKind | None = None) -> list[SimEvent]:
         """The simulator's events about ``phone`` (optionally only of ``kind``), in order."""
@@ -399,7 +396,7 @@ class E2E:
         assert self.sim.live_calls() == []
         with trio.fail_after(IDLE_S):
             # The supervisor leaves the registry right after its last record: no event to await.
-            while self.service.orchestrator.live_calls:
+            while self.service.orchestrator.live_calls:  # noqa: ASYNC110
                 await trio.sleep(0.02)
 
 
