@@ -118,6 +118,7 @@ class TestTiers:
             assert results(h.recorder, by_leg) == {
                 phones[0]: LegResult.NO_ANSWER, phones[1]: LegResult.BUSY,
                 phones[2]: LegResult.DECLINED, phones[3]: LegResult.NO_INPUT,
+                phones[4]: LegResult.ACCEPTED,
             }
             assert outcome_fields(h.customer)["Agent1ID"] == "41"
             assert sup.tiers_tried == [1, 3, 4]
