@@ -27,11 +27,15 @@ import trio
 
 from actors.context import CallContext
 from actors.leg import Leg, LegPhase, TierRace, leg_ended
+from orchestrator.ivr import IvrChoice, IvrMenu, choose
 from orchestrator.messages import (
     TAKEN_TEXT,
     CarrierEvent,
     Connect,
     Decision,
+    Forward,
+    IvrAnswered,
+    JoinRoom,
     LeadHungUp,
     LegAnswered,
     LegDigits,
@@ -83,6 +87,10 @@ class Referee:
         self.recording_ready = trio.Event()
         self.voicemail: VoicemailRecorded | None = None
         self.voicemail_ready = trio.Event()
+        self.ivr_menu: IvrMenu | None = None  # set by the supervisor while it asks
+        self.ivr_choice: IvrChoice | None = None
+        self.ivr_decision: Decision | None = None
+        self.ivr_answered = trio.Event()
         self.strays: list[Stray] = []
 
     # --- the tier runner's side ------------------------------------------------------------
@@ -124,6 +132,8 @@ class Referee:
                 self._ended(event)
             case LeadHungUp():
                 self._lead_hung_up()
+            case IvrAnswered():
+                return self.ivr(event.digits)
             case RecordingReady():
                 self.recording_url = event.url
                 self.recording_ready.set()
@@ -135,6 +145,26 @@ class Referee:
                     self.ctx.event("call.voicemail_recorded", url=event.url,
                                    duration_s=event.duration_s)
         return None
+
+    def ivr(self, digits: str) -> Decision:
+        """The lead answered the IVR question. Idempotent: a carrier retry gets the same
+        answer as the first request."""
+        if self.ivr_decision is not None:
+            return self.ivr_decision
+        menu = self.ivr_menu
+        call = self.ctx.call
+        if menu is None:
+            return JoinRoom()  # not asking (any more): the lead waits for an agent
+        choice = choose(menu, digits, call.plantype)
+        decision: Decision = (
+            Forward(choice.redirect_to, caller_id=call.dialled_number)
+            if choice.redirect_to else JoinRoom()
+        )
+        self.ivr_choice, self.ivr_decision = choice, decision
+        self.ctx.event("ivr.answered", key=choice.key, plantype=choice.plantype,
+                       redirect_to=choice.redirect_to or None)
+        self.ivr_answered.set()
+        return decision
 
     def released(self, leg_id: str) -> None:
         """The carrier released this leg because our answer came too late."""

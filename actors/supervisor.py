@@ -19,6 +19,7 @@ deliverer.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Protocol
 
 import structlog
@@ -30,10 +31,12 @@ from actors.mailbox import Envelope, ReplySlot, open_mailbox
 from actors.referee import Referee
 from orchestrator.config import Campaign
 from orchestrator.errors import CarrierError, OrchestratorError, PlanConflict, PlanRejected
+from orchestrator.ivr import IvrMenu
 from orchestrator.messages import (
     TAKEN_TEXT,
     CarrierEvent,
     Decision,
+    IvrAnswered,
     LeadTarget,
     LegAnswered,
     LegDigits,
@@ -55,6 +58,8 @@ RECORDING_GRACE_S = 30.0
 VOICEMAIL_GRACE_S = 15.0
 #: Bound on the shielded final bookkeeping (outcome record, lead hang-up at shutdown).
 FINALIZE_TIMEOUT_S = 10.0
+#: Time allowed for saying the IVR prompt once, on top of its key timeout.
+IVR_PROMPT_ALLOWANCE_S = 15.0
 #: Extra time past ring + accept timeouts before a tier stops waiting for the carrier to say
 #: its legs ended and ends them itself (a lost callback must not hold the lead forever).
 TIER_SLACK_S = 10.0
@@ -113,7 +118,7 @@ class CallSupervisor:
 
     async def post(self, event: CarrierEvent) -> Decision | None:
         """Deliver ``event``; for an agent answer or key press, wait for the decision."""
-        slot = ReplySlot() if isinstance(event, LegAnswered | LegDigits) else None
+        slot = ReplySlot() if isinstance(event, LegAnswered | LegDigits | IvrAnswered) else None
         envelope: Envelope = (event, slot)
         try:
             try:
@@ -175,6 +180,10 @@ class CallSupervisor:
                     # The carrier was already told to release this agent: never a winner.
                     self.referee.released(event.leg_id)
                     continue
+                if late and isinstance(event, IvrAnswered):
+                    # The carrier already put the lead in the room: as if they kept silent.
+                    self.referee.ivr("")
+                    continue
                 decision = self.referee.handle(event)
                 if slot is not None:
                     slot.put(decision if decision is not None else Release())
@@ -196,7 +205,8 @@ class CallSupervisor:
 
     def _lead_gone(self) -> None:
         """The lead hung up. Before a winner: stop routing at once (every leg ends)."""
-        if self.state in (CallState.INITIAL_POST, CallState.WAITING_PLAN, CallState.DIALLING):
+        if self.state in (CallState.IVR, CallState.INITIAL_POST, CallState.WAITING_PLAN,
+                          CallState.DIALLING):
             self._route_scope.cancel(reason="lead hung up")
 
     async def _set_state(self, state: CallState) -> None:
@@ -208,6 +218,9 @@ class CallSupervisor:
     async def _route(self) -> Outcome:
         referee = self.referee
         with self._route_scope:
+            if self.campaign.ivr is not None and not await self._ask_ivr(self.campaign.ivr):
+                await self._initial_post(reduced=True)
+                return Outcome.redirected()
             await self._initial_post()
             if self.plan is None:
                 await self._set_state(CallState.WAITING_PLAN)
@@ -234,15 +247,43 @@ class CallSupervisor:
         winner = referee.winner
         if winner is not None:
             return await self._connected(winner)
+        if self.state is CallState.IVR:  # the lead hung up during the question
+            await self._initial_post(reduced=True)
+            return Outcome.hung_up()
         if referee.lead_gone.is_set():
             return Outcome.hung_up()
         await self._set_state(CallState.VOICEMAIL)
         return await self._voicemail("all_tiers_failed")
 
-    async def _initial_post(self) -> None:
-        """Step 1: tell the customer about the call; its answer may already carry the plan."""
+    async def _ask_ivr(self, menu: IvrMenu) -> bool:
+        """The campaign's question (SPEC §8). False if the lead chose to be forwarded."""
+        await self._set_state(CallState.IVR)
+        referee = self.referee
+        referee.ivr_menu = menu
+        self.ctx.event("ivr.asked", keys=menu.keys)
+        limit = (menu.timeout_s + IVR_PROMPT_ALLOWANCE_S) * (menu.retries + 1) + TIER_SLACK_S
+        with trio.move_on_after(limit):
+            await referee.ivr_answered.wait()
+        choice = referee.ivr_choice
+        referee.ivr_menu = None  # from here on, a late answer just joins the room
+        if choice is None:
+            self.ctx.event("ivr.timed_out", after_s=limit, level="warning")
+            return True
+        if choice.redirect_to:
+            self.ctx.event("call.redirected", to=choice.redirect_to)
+            return False
+        self.ctx.call = replace(self.ctx.call, plantype=choice.plantype)
+        referee.whisper_text = whisper_text(choice.plantype, self.ctx.call.lead_phone)
+        await self._set_state(CallState.INITIAL_POST)
+        return True
+
+    async def _initial_post(self, *, reduced: bool = False) -> None:
+        """Step 1: tell the customer about the call; its answer may already carry the plan.
+
+        ``reduced``: the "hung up or redirected" variant of the API doc (no plan expected).
+        """
         call = self.ctx.call
-        fields = call.initial_post_fields()
+        fields = call.initial_post_fields(reduced=reduced)
         reply = None
         with trio.move_on_after(self._initial_post_timeout_s) as scope:
             try:
@@ -254,8 +295,8 @@ class CallSupervisor:
                            timeout_s=self._initial_post_timeout_s)
         if reply is None:
             return
-        self.ctx.event("step1.sent", status=reply.status)
-        if self.plan is not None or not plan_fields_present(reply.fields):
+        self.ctx.event("step1.sent", status=reply.status, reduced=reduced)
+        if reduced or self.plan is not None or not plan_fields_present(reply.fields):
             return
         body = dict(reply.fields)
         if not any(k.lower() == "trackingguid" for k in body):

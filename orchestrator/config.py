@@ -4,6 +4,12 @@
 :class:`Settings`, or raises :class:`ConfigError` listing *every* problem (unknown key, wrong
 type, bad URL, number not 10 digits, duplicate campaign number, missing required key), each
 naming its key. ``load_settings`` adds the file read.
+
+Campaign keys for referrals and Step 2 authentication (SPEC §7; all optional, the defaults keep
+a campaign as it was): ``tracking_numbers`` (10 digits each, unique across every campaign's
+``numbers`` and ``tracking_numbers``; a call to one routes to its campaign), ``referral_ttl_s``
+(> 0), ``api_key`` (empty, or at least :data:`API_KEY_MIN_CHARS` printable ASCII characters
+without spaces) and ``step2_requires_key`` (needs ``api_key``).
 """
 
 from __future__ import annotations
@@ -16,10 +22,13 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from orchestrator.errors import ConfigError, Problem
+from orchestrator.ivr import IvrMenu, parse_menu
 from orchestrator.numbers import to_nanp10
 
 CarrierKind = Literal["plivo", "simulator"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Shortest accepted ``campaigns[].api_key``: a guessable key protects nothing.
+API_KEY_MIN_CHARS = 16
 #: Credentials of the built-in simulator's account when ``carrier.kind = "simulator"`` leaves
 #: them empty (``MA`` + 18 characters: the Plivo SDK refuses any other shape).
 SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
@@ -68,6 +77,16 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxSettings:
+    """Step 3 delivery: exponential back-off between attempts, then give up (row kept, dead)."""
+
+    first_retry_s: float = 2.0
+    max_retry_s: float = 900.0
+    give_up_after_s: float = 86_400.0
+    per_customer: int = 4  # posts in flight at once per customer host
+
+
+@dataclass(frozen=True, slots=True)
 class SimulatorSettings:
     """The built-in carrier simulator (``carrier.kind = "simulator"``)."""
 
@@ -84,10 +103,22 @@ class Campaign:
     initial_post_url: str
     outcome_post_url: str
     caller_id: str = ""
+    # Referrals (SPEC §7) and Step 2 authentication: see orchestrator/referrals.py.
+    tracking_numbers: tuple[str, ...] = ()  # the pool handed out to website visitors
+    referral_ttl_s: float = 3600.0  # how long a call to a tracking number is attributed
+    api_key: str = field(default="", repr=False)  # never in a repr or a log line
+    step2_requires_key: bool = False
+    ivr: IvrMenu | None = None  # an optional question before routing (SPEC §8)
+    outcome_secret: str = field(default="", repr=False)  # HMAC key of Step 3 posts
 
     def caller_id_for(self, dialled_number: str) -> str:
         """Caller id shown to agents when ShowAgentRealID=0 (SPEC §4.3)."""
         return self.caller_id or dialled_number
+
+    @property
+    def referrals_enabled(self) -> bool:
+        """Whether ``POST /referrals`` can register visitors for this campaign."""
+        return bool(self.api_key and self.tracking_numbers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +129,14 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    outbox: OutboxSettings = field(default_factory=OutboxSettings)
     campaigns: tuple[Campaign, ...] = ()
 
     def campaign_for_number(self, number: str) -> Campaign | None:
-        """The campaign that owns the 10-digit ``number``, or ``None``."""
+        """The campaign that owns the 10-digit ``number`` (one of its ``numbers`` or
+        ``tracking_numbers``), or ``None``."""
         for campaign in self.campaigns:
-            if number in campaign.numbers:
+            if number in campaign.numbers or number in campaign.tracking_numbers:
                 return campaign
         return None
 
@@ -161,6 +194,16 @@ def _plantype(value: Any) -> str | None:
     return None if len(value) <= 20 else "must be at most 20 characters (API doc)"
 
 
+def _api_key(value: Any) -> str | None:
+    if value == "":
+        return None
+    if not (value.isascii() and value.isprintable()) or " " in value:
+        return "must be printable ASCII without spaces (it travels in an HTTP header)"
+    if len(value) < API_KEY_MIN_CHARS:
+        return f"must be at least {API_KEY_MIN_CHARS} characters (or empty: no key)"
+    return None
+
+
 def _ten_digits(value: Any) -> str | None:
     if value == "":
         return None
@@ -200,6 +243,12 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "initial_post_timeout_s": _Key(_NUMBER, 5.0, _positive),
     },
     "log": {"level": _Key(str, "info", _one_of(*LOG_LEVELS))},
+    "outbox": {
+        "first_retry_s": _Key(_NUMBER, 2.0, _positive),
+        "max_retry_s": _Key(_NUMBER, 900.0, _positive),
+        "give_up_after_s": _Key(_NUMBER, 86_400.0, _positive),
+        "per_customer": _Key(int, 4, _positive),
+    },
     "simulator": {
         "time_scale": _Key(_NUMBER, 1.0, _positive),
         "scenario": _Key(str, ""),
@@ -214,9 +263,17 @@ _CAMPAIGN: dict[str, _Key] = {
     "initial_post_url": _Key(str, _REQUIRED, _is_url),
     "outcome_post_url": _Key(str, _REQUIRED, _is_url),
     "caller_id": _Key(str, "", _ten_digits),
+    "tracking_numbers": _Key(list, ()),
+    "referral_ttl_s": _Key(_NUMBER, 3600.0, _positive),
+    "api_key": _Key(str, "", _api_key),
+    "step2_requires_key": _Key(bool, False),
+    "ivr": _Key(dict, None),
+    "outcome_secret": _Key(str, ""),
 }
 
-_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list", _NUMBER: "a number"}
+_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list", dict: "a table",
+               int: "a whole number",
+               _NUMBER: "a number"}
 
 
 def _read_table(
@@ -264,22 +321,14 @@ def _read_campaigns(raw: Any, problems: list[Problem]) -> list[Campaign]:
             continue
         before = len(problems)
         values = _read_table(table, _CAMPAIGN, prefix, problems)
-        numbers: list[str] = []
-        for j, number in enumerate(values.get("numbers", [])):
-            if not isinstance(number, str) or to_nanp10(number) != number:
-                problems.append(
-                    Problem(f"{prefix}.numbers[{j}]", f"must be 10 digits, got {number!r}")
-                )
-            elif number in owner:
-                problems.append(
-                    Problem(
-                        f"{prefix}.numbers[{j}]",
-                        f"duplicate campaign number {number} (also in campaign {owner[number]!r})",
-                    )
-                )
-            else:
-                owner[number] = values.get("name", prefix)
-                numbers.append(number)
+        if values.get("ivr") is not None:
+            values["ivr"] = parse_menu(values["ivr"], f"{prefix}.ivr", problems)
+        numbers = _read_numbers(values, "numbers", prefix, owner, problems)
+        tracking = _read_numbers(values, "tracking_numbers", prefix, owner, problems)
+        if values.get("step2_requires_key") and not values.get("api_key"):
+            problems.append(
+                Problem(f"{prefix}.step2_requires_key", "is true, so api_key must be set too")
+            )
         if "numbers" in values and not values["numbers"]:
             problems.append(Problem(f"{prefix}.numbers", "must list at least one number"))
         name = values.get("name")
@@ -288,8 +337,33 @@ def _read_campaigns(raw: Any, problems: list[Problem]) -> list[Campaign]:
         if name is not None:
             names.add(name)
         if len(problems) == before:
-            campaigns.append(Campaign(**{**values, "numbers": tuple(numbers)}))
+            values |= {"numbers": tuple(numbers), "tracking_numbers": tuple(tracking)}
+            campaigns.append(Campaign(**values))
     return campaigns
+
+
+def _read_numbers(
+    values: Mapping[str, Any], key: str, prefix: str, owner: dict[str, str], problems: list[Problem]
+) -> list[str]:
+    """The 10-digit numbers of ``values[key]``; each must be unique across every campaign's
+    ``numbers`` and ``tracking_numbers`` (``owner`` maps the numbers seen so far to their
+    campaign)."""
+    numbers: list[str] = []
+    for j, number in enumerate(values.get(key, ())):
+        name = f"{prefix}.{key}[{j}]"
+        if not isinstance(number, str) or to_nanp10(number) != number:
+            problems.append(Problem(name, f"must be 10 digits, got {number!r}"))
+        elif number in owner:
+            problems.append(
+                Problem(
+                    name,
+                    f"duplicate campaign number {number} (also in campaign {owner[number]!r})",
+                )
+            )
+        else:
+            owner[number] = values.get("name", prefix)
+            numbers.append(number)
+    return numbers
 
 
 def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
@@ -330,6 +404,14 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
                 "required to verify Plivo signatures (set it, or env PLIVO_AUTH_TOKEN)",
             )
         )
+    secret_of: dict[str, str] = {}
+    for i, campaign in enumerate(campaigns):
+        known = secret_of.setdefault(campaign.outcome_post_url, campaign.outcome_secret)
+        if known != campaign.outcome_secret:
+            problems.append(Problem(
+                f"campaigns[{i}].outcome_secret",
+                "campaigns posting to the same outcome_post_url must share one outcome_secret",
+            ))
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -339,6 +421,7 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
         routing=RoutingSettings(**sections["routing"]),
         log=LogSettings(**sections["log"]),
         simulator=SimulatorSettings(**sections["simulator"]),
+        outbox=OutboxSettings(**sections["outbox"]),
         campaigns=tuple(campaigns),
     )
 

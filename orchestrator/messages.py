@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from orchestrator.ivr import IvrMenu
+
 
 class LegEndCause(StrEnum):
     """Why the carrier says an agent leg ended (normalised from carrier hangup causes)."""
@@ -92,6 +94,16 @@ class VoicemailRecorded:
     duration_s: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class IvrAnswered:
+    """The lead answered the campaign's IVR question (``digits`` empty: silence). Needs a
+    reply: join the hold room, or be forwarded."""
+
+    tracking_guid: str
+    call_id: str
+    digits: str
+
+
 CarrierEvent = (
     LegRinging
     | LegAnswered
@@ -100,8 +112,9 @@ CarrierEvent = (
     | LeadHungUp
     | RecordingReady
     | VoicemailRecorded
+    | IvrAnswered
 )
-ReplyEvent = LegAnswered | LegDigits
+ReplyEvent = LegAnswered | LegDigits | IvrAnswered
 
 
 # --- decisions (the answer to a ReplyEvent) ----------------------------------------------
@@ -129,7 +142,20 @@ class Release:
     text: str = ""
 
 
-Decision = Whisper | Connect | Release
+@dataclass(frozen=True, slots=True)
+class JoinRoom:
+    """(To the lead) wait in the call's hold room while we route."""
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """(To the lead) be forwarded to ``number`` (10 digits), showing ``caller_id``."""
+
+    number: str
+    caller_id: str
+
+
+Decision = Whisper | Connect | Release | JoinRoom | Forward
 
 #: Said to an agent who answers or accepts after another agent took the call.
 TAKEN_TEXT = "Sorry, this call was taken by another agent. Goodbye."
@@ -155,6 +181,7 @@ class InboundAccepted:
     tracking_guid: str
     campaign: str
     duplicate: bool = False
+    ivr: IvrMenu | None = None  # ask this question first (SPEC §8)
 
 
 @dataclass(frozen=True, slots=True)

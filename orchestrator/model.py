@@ -157,6 +157,7 @@ class InboundCall:
 class OutcomeKind(StrEnum):
     CONNECTED = "connected"  # an agent accepted and was connected
     VOICEMAIL = "voicemail"  # nobody took the call; the lead left a message
+    REDIRECTED = "redirected"  # the IVR forwarded the lead to a fixed number: not transferred
     HUNG_UP = "hung_up"  # the lead hung up before being connected and left no message
 
 
@@ -177,6 +178,10 @@ class Outcome:
         return cls(OutcomeKind.VOICEMAIL, NOT_TRANSFERRED_AGENT_ID, message_url[:MESSAGE_LINK_MAX])
 
     @classmethod
+    def redirected(cls) -> Outcome:
+        return cls(OutcomeKind.REDIRECTED, NOT_TRANSFERRED_AGENT_ID, "")
+
+    @classmethod
     def hung_up(cls) -> Outcome:
         return cls(OutcomeKind.HUNG_UP, HANGUP_AGENT_ID, "")
 
@@ -192,6 +197,7 @@ class Outcome:
 class CallState(StrEnum):
     """Where a call is. Transitions only move forward in this order (FINISHED is terminal)."""
 
+    IVR = "ivr"  # the lead hears the campaign's question (optional)
     INITIAL_POST = "initial_post"  # Step 1 sent, the lead is on hold
     WAITING_PLAN = "waiting_plan"  # waiting for Step 2 (up to plan_timeout_s)
     DIALLING = "dialling"  # a tier is ringing

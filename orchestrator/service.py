@@ -43,6 +43,7 @@ from orchestrator.messages import (
 )
 from orchestrator.model import NO_DETAILS, InboundCall, LeadDetails, RoutingPlan
 from orchestrator.ports import CallLookup, Carrier, Customer, Recorder
+from orchestrator.referrals import ReferralBook
 
 logger = structlog.get_logger()
 
@@ -70,6 +71,7 @@ class Orchestrator:
         outcomes: OutboxDeliverer | None = None,
         now: Callable[[], float] = time.time,
         new_guid: Callable[[], str] = new_id,
+        referrals: ReferralBook | None = None,
     ) -> None:
         self.settings = settings
         self._carrier = carrier
@@ -79,6 +81,7 @@ class Orchestrator:
         self.outcomes = outcomes or OutboxDeliverer(customer, recorder, now=now)
         self._now = now
         self._new_guid = new_guid
+        self._referrals = referrals  # referrals: who a call to a tracking number is (SPEC §7)
         self._calls: dict[str, CallSupervisor] = {}
         self._by_carrier_id: dict[str, str] = {}
         self._recent: OrderedDict[str, str] = OrderedDict()
@@ -124,6 +127,11 @@ class Orchestrator:
     def call(self, tracking_guid: str) -> CallSupervisor | None:
         return self._calls.get(tracking_guid)
 
+    def campaign_of(self, tracking_guid: str) -> str | None:
+        """The campaign of the live call ``tracking_guid`` (Step 2 authentication), or None."""
+        sup = self._calls.get(tracking_guid)
+        return None if sup is None else sup.campaign.name
+
     # --- carrier side ----------------------------------------------------------------------
 
     def accept_inbound(
@@ -150,6 +158,8 @@ class Orchestrator:
             logger.warning("inbound.refused", reason="not accepting calls", to=to_number,
                            call_uuid=carrier_call_id)
             return InboundRejected("not accepting calls")
+        if details is None and self._referrals is not None:  # referrals (SPEC §7)
+            details = self._referrals.attribute(to_number, self._now())
         guid = self._new_guid()
         call = InboundCall(
             tracking_guid=guid,
@@ -176,7 +186,7 @@ class Orchestrator:
         self._by_carrier_id[carrier_call_id] = guid
         self.calls_started += 1
         self._calls_nursery.start_soon(self._run_call, sup)
-        return InboundAccepted(guid, campaign.name)
+        return InboundAccepted(guid, campaign.name, ivr=campaign.ivr)
 
     async def _run_call(self, sup: CallSupervisor) -> None:
         try:

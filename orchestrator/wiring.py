@@ -1,7 +1,7 @@
 """Wiring: build the whole service from :class:`Settings` and run it in one Trio run.
 
 ``run_service`` opens one root nursery holding the store's writer, the orchestrator (calls
-nursery and outcome courier), the HTTP surface (quart-trio on hypercorn), the signal watcher
+nursery and outbox deliverer), the HTTP surface (quart-trio on hypercorn), the signal watcher
 and — with ``carrier.kind = "simulator"`` — the built-in Plivo-compatible simulator, which the
 production Plivo adapter then talks to over HTTP exactly as it would to Plivo.
 
@@ -18,6 +18,7 @@ This is the top of the import graph (like hypercorn's ``run.py``): it may import
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -25,15 +26,19 @@ from dataclasses import dataclass, replace
 import structlog
 import trio
 
+from actors.outbox import OutboxDeliverer, RetryPolicy
+from actors.recovery import recover_calls
 from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer import HttpCustomer
+from orchestrator.referrals import ReferralBook
 from orchestrator.server import serve_http, stop_on_signals
 from orchestrator.service import Orchestrator
 from orchestrator.simulator import RunningSimulator, SimulatorConfig, start_simulator
 from store import SqlStore, open_store
 from web.app import create_app
 from web.plivo import create_plivo_blueprint
+from web.referrals import create_referrals_blueprint, step2_key_check
 
 logger = structlog.get_logger()
 
@@ -97,12 +102,31 @@ async def run_service(
         async with trio.open_nursery() as root:
             async with open_carrier(settings, root) as (carrier, simulator):
                 await root.start(store.run)
+                # restart safety: finish what a crash left in flight before taking calls
+                recovered = await recover_calls(store, carrier, store, settings, now=time.time)
+                if recovered:
+                    await store.flush()
+                    logger.warning("service.recovered_calls", calls=recovered)
+                outbox = OutboxDeliverer(
+                    customer, store, pending=store, policy=outbox_policy(settings),
+                    secrets={c.outcome_post_url: c.outcome_secret for c in settings.campaigns
+                             if c.outcome_secret},
+                )
+                # referrals (SPEC §7): the live ones and the id sequence survive a restart
+                stored = await store.load_referrals(time.time())
+                referrals = ReferralBook(settings.campaigns, live=stored.live,
+                                         last_referral_id=stored.last_referral_id)
                 orchestrator = Orchestrator(
-                    settings, carrier=carrier, recorder=store, customer=customer, lookup=store
+                    settings, carrier=carrier, recorder=store, customer=customer, lookup=store,
+                    referrals=referrals, outcomes=outbox,
                 )
                 app = create_app(
                     orchestrator, settings,
-                    blueprints=[create_plivo_blueprint(orchestrator, settings)],
+                    blueprints=[
+                        create_plivo_blueprint(orchestrator, settings),
+                        create_referrals_blueprint(referrals, settings, recorder=store),
+                    ],
+                    step2_key_check=step2_key_check(settings, orchestrator.campaign_of),
                 )
                 calls_done, http_stop, http_done = trio.Event(), trio.Event(), trio.Event()
 
@@ -141,6 +165,12 @@ async def run_service(
         await customer.aclose()
         store.close()
         logger.info("service.stopped")
+
+
+def outbox_policy(settings: Settings) -> RetryPolicy:
+    o = settings.outbox
+    return RetryPolicy(first_delay_s=o.first_retry_s, max_delay_s=o.max_retry_s,
+                       give_up_after_s=o.give_up_after_s, per_customer=o.per_customer)
 
 
 def redacted(url: str) -> str:

@@ -13,7 +13,10 @@ then each stage is one ``executemany`` in one transaction. What each record does
 - ``EventLogged``: append to ``call_events``.
 - ``CallFinished``: finish the call (the first finish wins) and insert its outbox row with the
   Step 3 form fields. Both belong to the one record, so they commit or fail together.
+- ``OutboxAttempted``: note a failed attempt (``attempts``, ``next_attempt_at``, ``last_error``)
+  on a row still pending.
 - ``OutboxDelivered``: mark the row delivered (``delivered_at``) or dead (``last_error``).
+- ``ReferralAssigned``: insert the referral; a second one with the same id does nothing.
 
 Error handling (:func:`commit_batch`): a batch is one transaction. If it fails, the error is
 logged as ``store.batch_failed`` and every record is retried in its own transaction, so one bad
@@ -35,9 +38,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator.model import CallState
-from orchestrator.records import Record
+from orchestrator.referral_records import StoreRecord
 from store.batchplan import Params, plan_batch
-from store.tables import AGENTS, CALL_EVENTS, CALLS, LEGS, OUTBOX
+from store.tables import AGENTS, CALL_EVENTS, CALLS, LEGS, OUTBOX, REFERRALS
 
 logger = structlog.get_logger()
 
@@ -59,8 +62,10 @@ class Statements:
     leg_insert: Executable
     event_insert: Executable
     outbox_insert: Executable
+    outbox_attempted: Executable
     outbox_delivered: Executable
     outbox_dead: Executable
+    referral_insert: Executable
 
     @classmethod
     def for_dialect(cls, dialect: str) -> Statements:
@@ -99,12 +104,19 @@ class Statements:
             leg_insert=generic_insert(LEGS),
             event_insert=generic_insert(CALL_EVENTS),
             outbox_insert=insert(OUTBOX).on_conflict_do_nothing(index_elements=["tracking_guid"]),
+            outbox_attempted=update(OUTBOX)
+            .where(and_(outbox_row, OUTBOX.c.delivered_at.is_(None), OUTBOX.c.dead.is_(False)))
+            .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
+                    last_error=bindparam("b_error")),
             outbox_delivered=update(OUTBOX)
             .where(outbox_row)
             .values(delivered_at=bindparam("b_at"), attempts=bindparam("b_attempts")),
             outbox_dead=update(OUTBOX)
             .where(outbox_row)
             .values(dead=True, attempts=bindparam("b_attempts"), last_error=bindparam("b_error")),
+            referral_insert=insert(REFERRALS).on_conflict_do_nothing(
+                index_elements=["referral_id"]
+            ),
         )
 
 
@@ -124,7 +136,7 @@ def leg_update_statement(columns: tuple[str, ...]) -> Executable:
     return statement
 
 
-def apply_records(conn: Connection, stmts: Statements, records: Iterable[Record]) -> None:
+def apply_records(conn: Connection, stmts: Statements, records: Iterable[StoreRecord]) -> None:
     """Write ``records`` on ``conn`` inside the caller's transaction, one executemany per
     stage of their :class:`~store.batchplan.BatchPlan`."""
     plan = plan_batch(records)
@@ -138,8 +150,10 @@ def apply_records(conn: Connection, stmts: Statements, records: Iterable[Record]
         (stmts.event_insert, plan.events),
         (stmts.call_finish, plan.finishes),
         (stmts.outbox_insert, plan.outbox),
+        (stmts.outbox_attempted, plan.attempted),
         (stmts.outbox_delivered, plan.delivered),
         (stmts.outbox_dead, plan.dead),
+        (stmts.referral_insert, plan.referrals),
     ]
     for statement, rows in steps:
         if rows:
@@ -155,7 +169,7 @@ def _lost_connection(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-def commit_batch(engine: Engine, stmts: Statements, records: Sequence[Record]) -> int:
+def commit_batch(engine: Engine, stmts: Statements, records: Sequence[StoreRecord]) -> int:
     """Commit ``records`` in one transaction; on failure, one by one. Return how many failed.
 
     Never raises for a database error or a bad record: failures are logged, counted, and the
@@ -194,7 +208,7 @@ def commit_batch(engine: Engine, stmts: Statements, records: Sequence[Record]) -
     return failed
 
 
-def _log_failed(record: Record, exc: BaseException) -> None:
+def _log_failed(record: StoreRecord, exc: BaseException) -> None:
     logger.error(
         "store.record_failed",
         record_kind=type(record).__name__,

@@ -12,7 +12,10 @@ executed as one ``executemany`` per stage, in an order that respects every depen
 5. call state changes, coalesced per call (the last one wins)
 6. events appended, in the order recorded (their ids keep that order)
 7. calls finished and their outbox rows inserted (``CallFinished``)
-8. outbox rows marked delivered or dead (``OutboxDelivered``)
+8. failed outbox attempts noted (``OutboxAttempted``), then rows marked delivered or dead
+   (``OutboxDelivered``)
+9. referrals inserted (``ReferralAssigned``; independent of the calls, a duplicate id does
+   nothing)
 
 Why reordering is safe: within one call, records only ever move *forward* (started, plan, legs,
 states, finish), and the statements are written so that the end state is the same as in queue
@@ -36,10 +39,11 @@ from orchestrator.records import (
     EventLogged,
     LegStarted,
     LegUpdated,
+    OutboxAttempted,
     OutboxDelivered,
     PlanAccepted,
-    Record,
 )
+from orchestrator.referral_records import ReferralAssigned, StoreRecord
 
 Params = dict[str, Any]
 
@@ -64,8 +68,10 @@ class BatchPlan:
     events: list[Params] = field(default_factory=list)
     finishes: list[Params] = field(default_factory=list)
     outbox: list[Params] = field(default_factory=list)
+    attempted: list[Params] = field(default_factory=list)
     delivered: list[Params] = field(default_factory=list)
     dead: list[Params] = field(default_factory=list)
+    referrals: list[Params] = field(default_factory=list)
 
 
 def call_row(record: CallStarted) -> Params:
@@ -145,7 +151,25 @@ def outbox_row(record: CallFinished) -> Params:
     }
 
 
-def plan_batch(records: Iterable[Record]) -> BatchPlan:
+def referral_row(record: ReferralAssigned) -> Params:
+    referral = record.referral
+    details = referral.details
+    return {
+        "referral_id": referral.referral_id,
+        "campaign": referral.campaign,
+        "tracking_number": referral.tracking_number,
+        "first_name": details.first_name,
+        "last_name": details.last_name,
+        "full_name": details.full_name,
+        "city": details.city,
+        "state": details.state,
+        "zip": details.zip,
+        "assigned_at": referral.assigned_at,
+        "expires_at": referral.expires_at,
+    }
+
+
+def plan_batch(records: Iterable[StoreRecord]) -> BatchPlan:
     """Plan ``records`` (in queue order) as bulk parameter lists."""
     plan = BatchPlan()
     calls: dict[str, Params] = {}
@@ -192,6 +216,15 @@ def plan_batch(records: Iterable[Record]) -> BatchPlan:
             plan.events.append(event_row(record))
         elif isinstance(record, CallFinished):
             finishes.setdefault(record.tracking_guid, record)
+        elif isinstance(record, OutboxAttempted):
+            plan.attempted.append(
+                {
+                    "b_guid": record.tracking_guid,
+                    "b_attempts": record.attempts,
+                    "b_next": record.next_attempt_at,
+                    "b_error": record.last_error,
+                }
+            )
         elif isinstance(record, OutboxDelivered):
             if record.dead:
                 plan.dead.append(
@@ -209,6 +242,8 @@ def plan_batch(records: Iterable[Record]) -> BatchPlan:
                         "b_attempts": record.attempts,
                     }
                 )
+        elif isinstance(record, ReferralAssigned):
+            plan.referrals.append(referral_row(record))
         else:
             raise TypeError(f"not a store record: {record!r}")
     plan.calls = list(calls.values())

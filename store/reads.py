@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, Row, func, select
 
-from orchestrator.model import CallState, LegResult, OutcomeKind
-from store.tables import AGENTS, ALL_TABLES, CALL_EVENTS, CALLS, LEGS, OUTBOX
-from store.views import AgentView, CallView, EventView, LegView, OutboxView
+from orchestrator.model import CallState, LeadDetails, LegResult, OutcomeKind
+from orchestrator.referral_records import Referral
+from store.tables import AGENTS, ALL_TABLES, CALL_EVENTS, CALLS, LEGS, OUTBOX, REFERRALS
+from store.views import AgentView, CallView, EventView, LegView, OutboxView, StoredReferrals
 
 
 def _leg(row: Row[Any]) -> LegView:
@@ -83,6 +84,18 @@ def get_call(engine: Engine, tracking_guid: str) -> CallView | None:
     )
 
 
+def unfinished_calls(engine: Engine) -> list[CallView]:
+    """Every call not finished (what a crash left in flight), oldest first, with legs/events."""
+    with engine.connect() as conn:
+        guids = conn.execute(
+            select(CALLS.c.tracking_guid)
+            .where(CALLS.c.finished_at.is_(None))
+            .order_by(CALLS.c.started_at)
+        ).scalars().all()
+    calls = [get_call(engine, guid) for guid in guids]
+    return [call for call in calls if call is not None]
+
+
 def get_agent(engine: Engine, agent_id: int) -> AgentView | None:
     with engine.connect() as conn:
         row = conn.execute(select(AGENTS).where(AGENTS.c.agent_id == agent_id)).first()
@@ -137,3 +150,46 @@ def outbox_pending(engine: Engine, limit: int) -> list[OutboxView]:
             )
         )
     return views
+
+
+def _referral(row: Row[Any]) -> Referral:
+    m = row._mapping
+    return Referral(
+        referral_id=m["referral_id"],
+        campaign=m["campaign"],
+        tracking_number=m["tracking_number"],
+        details=LeadDetails(
+            referral_id=m["referral_id"],
+            first_name=m["first_name"],
+            last_name=m["last_name"],
+            full_name=m["full_name"],
+            city=m["city"],
+            state=m["state"],
+            zip=m["zip"],
+        ),
+        assigned_at=m["assigned_at"],
+        expires_at=m["expires_at"],
+    )
+
+
+def get_referral(engine: Engine, referral_id: int) -> Referral | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(REFERRALS).where(REFERRALS.c.referral_id == referral_id)
+        ).first()
+    return None if row is None else _referral(row)
+
+
+def load_referrals(engine: Engine, now: float) -> StoredReferrals:
+    """The latest referral of each tracking number, if live at ``now`` (a later one, even
+    expired, supersedes an earlier one), and the largest ReferralID ever recorded."""
+    latest = select(func.max(REFERRALS.c.referral_id)).group_by(REFERRALS.c.tracking_number)
+    query = (
+        select(REFERRALS)
+        .where(REFERRALS.c.referral_id.in_(latest), REFERRALS.c.expires_at > now)
+        .order_by(REFERRALS.c.assigned_at, REFERRALS.c.referral_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+        last = conn.execute(select(func.max(REFERRALS.c.referral_id))).scalar_one()
+    return StoredReferrals(tuple(_referral(r) for r in rows), int(last or 0))

@@ -25,11 +25,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.errors import StoreError
-from orchestrator.records import Record
+from orchestrator.referral_records import Referral, StoreRecord
 from store import reads
 from store.apply import Statements, commit_batch
 from store.engine import StoreEngine, create_store_engine
-from store.views import AgentView, CallView, OutboxView
+from store.views import AgentView, CallView, OutboxView, StoredReferrals
 from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
 
 #: Worker threads the reads may use at once (the writer has its own one).
@@ -88,15 +88,16 @@ class SqlStore:
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _commit(self, records: Sequence[Record]) -> int:
+    def _commit(self, records: Sequence[StoreRecord]) -> int:
         return commit_batch(self._db.engine, self._statements, records)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The writer actor (see :meth:`store.writer.BatchWriter.run`)."""
         await self._writer.run(task_status=task_status)
 
-    async def record(self, *records: Record) -> None:
-        """Queue ``records`` for the writer; waits only while its queue is full."""
+    async def record(self, *records: StoreRecord) -> None:
+        """Queue ``records`` (call or referral records) for the writer; waits only while its
+        queue is full."""
         await self._writer.record(*records)
 
     async def flush(self) -> None:
@@ -130,9 +131,20 @@ class SqlStore:
         """Rows in every table, by table name."""
         return await self._read(reads.row_counts)
 
+    async def unfinished_calls(self) -> list[CallView]:
+        """Calls a crash left unfinished (read once at start-up, before taking calls)."""
+        return await self._read(reads.unfinished_calls)
+
     async def outbox_pending(self, limit: int = 100) -> list[OutboxView]:
         """Step 3 posts neither delivered nor dead, soonest ``next_attempt_at`` first."""
         return await self._read(reads.outbox_pending, limit)
+
+    async def get_referral(self, referral_id: int) -> Referral | None:
+        return await self._read(reads.get_referral, referral_id)
+
+    async def load_referrals(self, now: float) -> StoredReferrals:
+        """The referrals a restarted service keeps (live at ``now``) and the last ReferralID."""
+        return await self._read(reads.load_referrals, now)
 
 
 def open_store(

@@ -1,10 +1,11 @@
-"""The database schema: five SQLModel tables, and their SQLAlchemy Core ``Table`` objects.
+"""The database schema: six SQLModel tables, and their SQLAlchemy Core ``Table`` objects.
 
 Times are epoch seconds (float). Enums are stored as their string values; the customer's
 integer ids (AgentID, ReferralID) as BIGINT, since the API doc only says "Int". Indexes serve
 the writer's lookups (primary keys) and the call-history queries to come: calls by
 ``started_at`` and ``lead_phone``, legs by ``tracking_guid`` and ``agent_id``, events by
-``tracking_guid``, the outbox by ``next_attempt_at``.
+``tracking_guid``, the outbox by ``next_attempt_at``, referrals by ``tracking_number`` (the
+start-up load) and ``expires_at``.
 
 The writer and the reads use SQLAlchemy Core on the ``*_TABLE`` objects for speed; the SQLModel
 classes exist to declare the schema in one readable place.
@@ -104,6 +105,27 @@ class OutboxRow(SQLModel, table=True):
     last_error: str = ""
 
 
+class ReferralRow(SQLModel, table=True):
+    """A website visitor registered with ``POST /referrals`` (SPEC §7). Rows are never
+    deleted: the largest ``referral_id`` is where new ids count on from after a restart."""
+
+    __tablename__ = "referrals"
+
+    referral_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    campaign: str
+    tracking_number: str = Field(index=True)
+    first_name: str = ""
+    last_name: str = ""
+    full_name: str = ""
+    city: str = ""
+    state: str = ""
+    zip: str = ""
+    assigned_at: float
+    expires_at: float = Field(index=True)
+
+
 def _table(model: type[SQLModel]) -> Table:
     return cast("Table", model.__table__)  # type: ignore[attr-defined]
 
@@ -113,6 +135,7 @@ CALLS = _table(CallRow)
 LEGS = _table(LegRow)
 CALL_EVENTS = _table(CallEventRow)
 OUTBOX = _table(OutboxRow)
+REFERRALS = _table(ReferralRow)
 
 #: Every table, parents before children (the order to count, create, or empty them in).
-ALL_TABLES: tuple[Table, ...] = (AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX)
+ALL_TABLES: tuple[Table, ...] = (AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX, REFERRALS)

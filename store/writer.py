@@ -19,7 +19,7 @@ import structlog
 import trio
 
 from orchestrator.errors import StoreError
-from orchestrator.records import Record
+from orchestrator.referral_records import StoreRecord as Record
 
 logger = structlog.get_logger()
 

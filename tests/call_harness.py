@@ -66,7 +66,8 @@ class Harness:
             carrier_call_id=lead_id, from_number=LEAD_PHONE, to_number=CAMPAIGN_NUMBER
         )
         assert isinstance(result, InboundAccepted)
-        self.carrier.lead_calls(result.tracking_guid, lead_id, lead or LeadScript())
+        self.carrier.lead_calls(result.tracking_guid, lead_id, lead or LeadScript(),
+                                ivr=result.ivr is not None)
         sup = self.orchestrator.call(result.tracking_guid)
         assert sup is not None
         if send_plan:

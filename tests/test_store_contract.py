@@ -39,6 +39,7 @@ from orchestrator.records import (
     EventLogged,
     LegStarted,
     LegUpdated,
+    OutboxAttempted,
     OutboxDelivered,
     PlanAccepted,
     Record,
@@ -47,7 +48,7 @@ from store import SqlStore, open_store
 from store.batchplan import plan_batch
 
 PG_URL = os.environ.get("ORCH_TEST_PG_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
-TABLES = {"agents", "calls", "legs", "call_events", "outbox"}
+TABLES = {"agents", "calls", "legs", "call_events", "outbox", "referrals"}
 OUTCOME_URL = "https://customer.example/outcome"
 
 
@@ -326,6 +327,34 @@ class TestRoundTrip:
         counts = await running.row_counts()
         assert counts["outbox"] == 4
 
+    async def test_outbox_attempts_are_noted_on_pending_rows_only(
+        self, running: SqlStore
+    ) -> None:
+        """A failed attempt sets attempts/next_attempt_at/last_error; a delivered row keeps
+        its delivery even if an older attempt record comes in the same batch."""
+        await running.record(started("g-a"), started("g-b"), finished("g-a"), finished("g-b"))
+        await running.record(
+            OutboxAttempted("g-a", at=1200.0, attempts=2, next_attempt_at=1204.0,
+                            last_error="HTTP 500"),
+            OutboxAttempted("g-b", at=1200.0, attempts=1, next_attempt_at=1202.0,
+                            last_error="HTTP 502"),
+            OutboxDelivered("g-b", at=1203.0, attempts=2),
+        )
+        await running.flush()
+        (pending,) = await running.outbox_pending(10)
+        assert (pending.tracking_guid, pending.attempts, pending.next_attempt_at,
+                pending.last_error) == ("g-a", 2, 1204.0, "HTTP 500")
+
+    async def test_unfinished_calls_are_the_ones_a_crash_left(self, running: SqlStore) -> None:
+        """unfinished_calls: every call without a finish, oldest first, with its legs."""
+        await running.record(started("g-old", at=900.0), started("g-new", at=950.0),
+                             started("g-done", at=800.0), leg("g-new", "l-1"),
+                             finished("g-done"))
+        await running.flush()
+        calls = await running.unfinished_calls()
+        assert [c.tracking_guid for c in calls] == ["g-old", "g-new"]
+        assert [leg.leg_id for leg in calls[1].legs] == ["l-1"]
+
     async def test_state_change_after_finish_is_ignored(self, running: SqlStore) -> None:
         """A finished call stays finished: a late state change or second finish changes nothing."""
         await running.record(
@@ -563,7 +592,9 @@ class TestBadRecord:
         assert store.records_failed == 2
         assert store.records_written == len(records) - 2
         counts = await store.row_counts()
-        assert counts == {"agents": 0, "calls": 2, "legs": 1, "call_events": 1, "outbox": 1}
+        assert counts == {
+            "agents": 0, "calls": 2, "legs": 1, "call_events": 1, "outbox": 1, "referrals": 0
+        }
         events = [e["event"] for e in logs]
         assert events.count("store.batch_failed") == 1
         failed = [e for e in logs if e["event"] == "store.record_failed"]
@@ -661,6 +692,7 @@ class TestRowCounts:
             "legs": 2,
             "call_events": 1,
             "outbox": 1,
+            "referrals": 0,
         }
 
 

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from orchestrator.config import Settings
 from web.health import create_health_blueprint
 from web.service import CallService
-from web.step2 import create_step2_blueprint
+from web.step2 import KeyCheck, create_step2_blueprint
 
 logger = structlog.get_logger()
 
@@ -61,14 +61,19 @@ async def _json_error(error: HTTPException) -> ResponseReturnValue:
 
 
 def create_app(
-    service: CallService, settings: Settings, *, blueprints: Sequence[Blueprint] = ()
+    service: CallService,
+    settings: Settings,
+    *,
+    blueprints: Sequence[Blueprint] = (),
+    step2_key_check: KeyCheck | None = None,
 ) -> QuartTrio:
     """Build the HTTP surface in front of ``service``.
 
     Args:
         service: the orchestrator (anything satisfying :class:`web.service.CallService`).
         settings: the loaded configuration; kept as ``app.config["SETTINGS"]`` for blueprints.
-        blueprints: further route groups to register (e.g. the Plivo webhooks).
+        blueprints: further route groups to register (e.g. the Plivo webhooks, referrals).
+        step2_key_check: the optional Step 2 API-key check (``web.referrals.step2_key_check``).
 
     Returns:
         The app, to be served by :func:`orchestrator.server.serve_http`.
@@ -82,7 +87,7 @@ def create_app(
     )
     app.register_error_handler(HTTPException, _json_error)
     app.register_blueprint(create_health_blueprint(service))
-    app.register_blueprint(create_step2_blueprint(service))
+    app.register_blueprint(create_step2_blueprint(service, key_check=step2_key_check))
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

@@ -47,6 +47,7 @@ from orchestrator.carriers.plivo.urls import (
     CALL_PARAM,
     CONFERENCE_PATH,
     HOLD_MUSIC_PATH,
+    IVR_PATH,
     LEAD_ANSWER_PATH,
     LEAD_HANGUP_PATH,
     LEG_ANSWER_PATH,
@@ -68,6 +69,7 @@ from orchestrator.carriers.plivo.xml import (
     UNAVAILABLE_TEXT,
     empty_xml,
     hold_music_xml,
+    ivr_xml,
     lead_hold_xml,
     render_decision,
     unknown_number_xml,
@@ -81,6 +83,8 @@ from orchestrator.messages import (
     InboundAccepted,
     InboundRejected,
     InboundResult,
+    IvrAnswered,
+    JoinRoom,
     LegAnswered,
     LegDigits,
     Release,
@@ -192,6 +196,8 @@ def create_plivo_blueprint(
         )
         match result:
             case InboundAccepted():
+                if result.ivr is not None:
+                    return xml(ivr_xml(result.tracking_guid, result.ivr, urls))
                 return xml(lead_hold_xml(result.tracking_guid, urls))
             case InboundRejected():
                 logger.warning("inbound.rejected", number=answer.to_number,
@@ -223,16 +229,19 @@ def create_plivo_blueprint(
             if got is None:
                 return forbidden()
             event = parse_event(route, got.query, got.fields)
-            assert isinstance(event, LegAnswered | LegDigits)
+            assert isinstance(event, LegAnswered | LegDigits | IvrAnswered)
+            leg_id = "" if isinstance(event, IvrAnswered) else event.leg_id
             decision, taken = await deliver(event, reply_timeout_s)
             if decision is None:
                 logger.warning(
                     "plivo.decision_missing" if taken else "plivo.reply_timed_out",
                     kind=type(event).__name__, tracking_guid=event.tracking_guid,
-                    leg_id=event.leg_id,
+                    leg_id=leg_id,
                 )
-                decision = Release(UNAVAILABLE_TEXT)
-            return xml(render_decision(decision, event.tracking_guid, event.leg_id, urls))
+                # an agent is released; a lead who answered the IVR waits in the room
+                decision = JoinRoom() if isinstance(event, IvrAnswered) else Release(
+                    UNAVAILABLE_TEXT)
+            return xml(render_decision(decision, event.tracking_guid, leg_id, urls))
 
         return view
 
@@ -271,6 +280,7 @@ def create_plivo_blueprint(
         (LEG_HANGUP_PATH, "leg_hangup", notify_view(Route.LEG_HANGUP)),
         (LEG_ANSWER_PATH, "leg_answer", reply_view(Route.LEG_ANSWER)),
         (LEG_DIGITS_PATH, "leg_digits", reply_view(Route.LEG_DIGITS)),
+        (IVR_PATH, "ivr", reply_view(Route.IVR)),
     ]
     for path, endpoint, view in routes:
         bp.add_url_rule(path, endpoint, view, methods=_METHODS, strict_slashes=True)

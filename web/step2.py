@@ -13,7 +13,10 @@ Answers:
 - 400 ``{"error": "invalid routing plan", "problems": [{"field","index","message"}, ...]}`` —
   nothing is handed on and the call keeps waiting; 400 ``{"error": ...}`` for a body that cannot
   be read (malformed JSON, unsupported content type);
-- 404 unknown TrackingGUID; 409 the call already has a different plan or no longer waits.
+- 404 unknown TrackingGUID; 409 the call already has a different plan or no longer waits;
+- 401 ``{"error": ...}`` — only with a ``key_check`` (a campaign with ``step2_requires_key``):
+  a live call of such a campaign without its API key (``X-Api-Key`` header or ``ApiKey``
+  field); checked before validation, nothing changes (see :mod:`web.referrals`).
 
 The field collection (:func:`body_kind`, :func:`fields_from_pairs`, :func:`fields_from_json`,
 :func:`merge_fields`, :func:`tracking_guid_of`) is pure; only :func:`create_step2_blueprint`
@@ -22,7 +25,7 @@ touches the request.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import orjson
@@ -32,6 +35,7 @@ from quart.typing import ResponseReturnValue
 
 from orchestrator.errors import CallNotFound, PlanConflict, PlanRejected
 from orchestrator.plan_parser import parse_routing_plan
+from orchestrator.referrals import API_KEY_CHALLENGE, API_KEY_HEADER
 from web.service import CallService
 
 logger = structlog.get_logger()
@@ -40,6 +44,8 @@ Fields = dict[str, list[str]]
 BodyKind = Literal["none", "form", "json"]
 
 STEP2_PATHS = ("/responsecollect", "/responsecollect.aspx")
+#: (TrackingGUID as sent, X-Api-Key header, fields) -> the 401 message, or None to go on.
+KeyCheck = Callable[[str | None, str | None, Mapping[str, Sequence[str]]], str | None]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _SUPPORTED = "application/x-www-form-urlencoded, multipart/form-data or application/json"
 
@@ -157,8 +163,9 @@ async def _request_fields() -> Fields:
     return query
 
 
-def create_step2_blueprint(service: CallService) -> Blueprint:
-    """The Step 2 routes, handing accepted plans to ``service``."""
+def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None = None) -> Blueprint:
+    """The Step 2 routes, handing accepted plans to ``service``; ``key_check`` (optional)
+    authenticates them (:class:`web.referrals.Step2KeyCheck`)."""
     blueprint = Blueprint("step2", __name__)
 
     async def responsecollect() -> ResponseReturnValue:
@@ -168,6 +175,10 @@ def create_step2_blueprint(service: CallService) -> Blueprint:
             logger.warning("plan.rejected", reason=str(exc), problems=0)
             return {"error": str(exc)}, 400
         tracking_guid = tracking_guid_of(fields)
+        if key_check is not None:  # Step 2 authentication (per campaign, off by default)
+            denied = key_check(tracking_guid, request.headers.get(API_KEY_HEADER), fields)
+            if denied is not None:
+                return {"error": denied}, 401, {"WWW-Authenticate": API_KEY_CHALLENGE}
         try:
             plan = parse_routing_plan(fields)
         except PlanRejected as exc:

@@ -24,6 +24,8 @@ from orchestrator.messages import (
     CarrierEvent,
     Connect,
     Decision,
+    Forward,
+    IvrAnswered,
     LeadHungUp,
     LeadTarget,
     LegAnswered,
@@ -72,6 +74,8 @@ class LeadScript:
 
     hangup_after_s: float | None = None  # hangs up this long after calling (None: waits)
     message_s: float | None = 5.0  # voicemail length; None: hangs up at the prompt
+    ivr_press: str = ""  # the key pressed at an IVR question ("" = silence)
+    ivr_after_s: float = 1.0  # when the IVR answer reaches us (after the key, or silence)
 
 
 @dataclass(slots=True, eq=False)
@@ -203,14 +207,30 @@ class FakeCarrier:
 
     # --- leads -----------------------------------------------------------------------------
 
-    def lead_calls(self, tracking_guid: str, call_id: str, script: LeadScript) -> FakeLead:
-        """Put a lead on the line (after the orchestrator accepted the call)."""
+    def lead_calls(
+        self, tracking_guid: str, call_id: str, script: LeadScript, *, ivr: bool = False
+    ) -> FakeLead:
+        """Put a lead on the line (after the orchestrator accepted the call); ``ivr``: the
+        answer XML asked the campaign's question first."""
         lead = FakeLead(call_id, script, tracking_guid)
         self.leads[call_id] = lead
         self._note("lead_called", leg_id=call_id)
         if script.hangup_after_s is not None:
             self._spawn(lambda: self._lead_timer(lead, script.hangup_after_s or 0.0))
+        if ivr:
+            self._spawn(lambda: self._answer_ivr(lead))
         return lead
+
+    async def _answer_ivr(self, lead: FakeLead) -> None:
+        await trio.sleep(lead.script.ivr_after_s)
+        if lead.call_id not in self.leads:
+            return  # hung up during the question
+        decision = await self._send(
+            IvrAnswered(lead.tracking_guid, lead.call_id, lead.script.ivr_press)
+        )
+        if isinstance(decision, Forward):
+            self._note(f"lead_forwarded_{decision.number}", leg_id=lead.call_id)
+            self._lead_leaves(lead)  # the forwarded call is no longer ours to watch
 
     async def _lead_timer(self, lead: FakeLead, after_s: float) -> None:
         with lead.scope:

@@ -22,6 +22,8 @@ LEAD_HANGUP_PATH = "/plivo/hangup"
 HOLD_MUSIC_PATH = "/plivo/hold"
 #: The lead's room XML (``redirect_lead(..., HOLD)`` transfers the lead here).
 ROOM_PATH = "/plivo/room"
+#: The lead's answer to the campaign's IVR question (GetDigits action, and after silence).
+IVR_PATH = "/plivo/ivr"
 LEG_ANSWER_PATH = "/plivo/leg/answer"
 LEG_RING_PATH = "/plivo/leg/ring"
 LEG_HANGUP_PATH = "/plivo/leg/hangup"
@@ -69,6 +71,9 @@ class CallbackUrls:
     # --- per call -------------------------------------------------------------------------
     def room(self, guid: str) -> str:
         return self.absolute(ROOM_PATH, call=guid)
+
+    def ivr(self, guid: str) -> str:
+        return self.absolute(IVR_PATH, call=guid)
 
     def conference(self, guid: str) -> str:
         return self.absolute(CONFERENCE_PATH, call=guid)

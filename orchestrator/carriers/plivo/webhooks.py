@@ -20,6 +20,7 @@ from orchestrator.carriers.plivo.urls import CALL_PARAM, LEG_PARAM
 from orchestrator.errors import OrchestratorError
 from orchestrator.messages import (
     CarrierEvent,
+    IvrAnswered,
     LeadHungUp,
     LegAnswered,
     LegDigits,
@@ -46,6 +47,7 @@ class Route(StrEnum):
     LEG_HANGUP = "leg hangup"
     CONFERENCE = "conference"
     VOICEMAIL_DONE = "voicemail done"
+    IVR = "ivr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +224,10 @@ def parse_event(
             return _recording_ready(query, form)
         case Route.VOICEMAIL_DONE:
             return _voicemail_recorded(query, form)
+        case Route.IVR:
+            guid = _required(query, CALL_PARAM, "IVR callback URL")
+            return IvrAnswered(guid, call_id=_required(form, "CallUUID", route),
+                               digits=_field(form, "Digits"))
         case Route.LEAD_HANGUP:
             # the lead's URLs are set on the Plivo application: no ids of ours in them; the
             # orchestrator resolves the call by its carrier id

@@ -20,8 +20,10 @@ import math
 from plivo import plivoxml
 
 from orchestrator.carriers.plivo.urls import CallbackUrls
-from orchestrator.messages import Connect, Decision, Release, Whisper
+from orchestrator.ivr import IvrMenu
+from orchestrator.messages import Connect, Decision, Forward, JoinRoom, Release, Whisper
 from orchestrator.model import VOICEMAIL_PROMPT
+from orchestrator.numbers import to_carrier
 
 #: Said to the lead when the dialled number belongs to no campaign (SPEC §1.3).
 UNKNOWN_NUMBER_TEXT = "Sorry, this number is not in service. Goodbye."
@@ -125,7 +127,8 @@ def release_xml(release: Release) -> str:
 
 
 def render_decision(decision: Decision, guid: str, leg_id: str, urls: CallbackUrls) -> str:
-    """The XML answer to an agent leg's answer/digits request for the actor's ``decision``."""
+    """The XML answer to a request that needed the call's ``decision`` (an agent leg's
+    answer/digits, the lead's IVR answer)."""
     match decision:
         case Whisper():
             return whisper_xml(decision, guid, leg_id, urls)
@@ -133,6 +136,35 @@ def render_decision(decision: Decision, guid: str, leg_id: str, urls: CallbackUr
             return connect_xml(decision, guid, urls)
         case Release():
             return release_xml(decision)
+        case JoinRoom():
+            return lead_hold_xml(guid, urls)
+        case Forward():
+            return forward_xml(decision)
+
+
+def ivr_xml(guid: str, menu: IvrMenu, urls: CallbackUrls) -> str:
+    """The lead's answer when the campaign asks a question first (SPEC §8): the prompt inside
+    GetDigits (one key of the menu; others are ignored and the question repeated), then — after
+    silence to the end — the same action URL without digits (the campaign's own plantype)."""
+    response = plivoxml.ResponseElement()
+    ask = plivoxml.GetDigitsElement(
+        action=urls.ivr(guid), method="POST", num_digits=1, valid_digits=menu.keys,
+        timeout=max(1, math.ceil(menu.timeout_s)), retries=menu.retries + 1,
+        finish_on_key="", redirect=True,
+    )
+    ask.add_speak(menu.prompt)
+    response.add(ask)
+    response.add_redirect(urls.ivr(guid), method="POST")
+    return _render(response)
+
+
+def forward_xml(forward: Forward) -> str:
+    """Forward the lead to a fixed number (an IVR redirect key)."""
+    response = plivoxml.ResponseElement()
+    dial = plivoxml.DialElement(caller_id=to_carrier(forward.caller_id))
+    dial.add_number(to_carrier(forward.number))
+    response.add(dial)
+    return _render(response)
 
 
 def voicemail_xml(guid: str, max_s: float, urls: CallbackUrls) -> str:

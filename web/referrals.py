@@ -1,0 +1,226 @@
+"""``POST /referrals`` (SPEC §7) and the optional Step 2 API-key check.
+
+**POST /referrals** registers a website visitor and answers the ReferralID and the tracking
+number to show. Fields come from the query string plus a form (urlencoded or multipart) or JSON
+object body, names matched case-insensitively: ``campaign`` (required), ``FirstName``,
+``LastName``, ``FullName``, ``City``, ``St``, ``Zip`` (optional), and the campaign's API key in
+the ``X-Api-Key`` header or an ``ApiKey`` field. Answers, in the order they are checked:
+
+- 400 ``{"error": ...}`` — a body that cannot be read;
+- 400 ``{"error": "invalid referral", "problems": [{"field", "index", "message"}]}`` — no
+  ``campaign``;
+- 401 ``{"error": ...}`` — unknown campaign, a campaign without ``api_key`` (referrals off), or a
+  missing or wrong key; nothing is registered (the log line ``referral.unauthorized`` says which);
+- 400 ``invalid referral`` with every problem of the visitor's fields;
+- 409 — the campaign has no ``tracking_numbers``;
+- 503 — the referral could not be stored (try again);
+- 200 ``{"ReferralID", "TrackingNumber", "campaign", "ExpiresAt" (ISO 8601 UTC), "TTLSeconds"}``
+  once the referral is committed to the store, so that its id can never be handed out again.
+
+**Step 2 authentication** (:class:`Step2KeyCheck`): for a live call of a campaign with
+``step2_requires_key``, a plan without the right key gets 401 before it is even validated, and
+changes nothing. A TrackingGUID that names no live call is not checked: it gets its 404 (or, for
+a finished call, the usual 200/409 — neither changes anything) whatever the key.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import structlog
+from quart import Blueprint, request
+from quart.typing import ResponseReturnValue
+
+from orchestrator.config import Settings
+from orchestrator.errors import StoreError
+from orchestrator.referral_records import ReferralAssigned
+from orchestrator.referrals import (
+    API_KEY_CHALLENGE,
+    API_KEY_HEADER,
+    NoTrackingNumbers,
+    ReferralBook,
+    ReferralRejected,
+    given_api_key,
+    key_problem,
+    parse_visitor,
+    requested_campaign,
+    step2_key_problem,
+)
+from web.step2 import (
+    BodyError,
+    Fields,
+    body_kind,
+    fields_from_json,
+    fields_from_pairs,
+    merge_fields,
+)
+
+logger = structlog.get_logger()
+
+REFERRALS_PATH = "/referrals"
+_SUPPORTED = "application/x-www-form-urlencoded, multipart/form-data or application/json"
+
+
+class ReferralRecorder(Protocol):
+    """The store's write side as the referrals route needs it (``store.SqlStore``)."""
+
+    async def record(self, *records: ReferralAssigned) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+def unauthorized(message: str) -> ResponseReturnValue:
+    return {"error": message}, 401, {"WWW-Authenticate": API_KEY_CHALLENGE}
+
+
+def _invalid(exc: ReferralRejected) -> ResponseReturnValue:
+    problems = [p.as_dict() for p in exc.problems]
+    return {"error": "invalid referral", "problems": problems}, 400
+
+
+async def _request_fields() -> Fields:
+    """Query string plus the body's fields (form or JSON).
+
+    Raises:
+        BodyError: the body cannot be read as fields.
+    """
+    query = fields_from_pairs(request.args.items(multi=True))
+    kind = body_kind(request.mimetype)
+    if kind == "form":
+        form = await request.form
+        return merge_fields(query, fields_from_pairs(form.items(multi=True)))
+    body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+    if kind == "json":
+        if not body.strip():
+            raise BodyError("empty JSON body; send a JSON object of referral fields")
+        return merge_fields(query, fields_from_json(body))
+    if body.strip():
+        raise BodyError(f"request body without a Content-Type; send {_SUPPORTED}")
+    return query
+
+
+def _iso_utc(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def create_referrals_blueprint(
+    book: ReferralBook,
+    settings: Settings,
+    *,
+    recorder: ReferralRecorder,
+    now: Callable[[], float] = time.time,
+) -> Blueprint:
+    """``POST /referrals``: register visitors in ``book`` and persist them with ``recorder``.
+
+    ``now`` is the epoch clock of the referrals' lifetimes (the orchestrator's own clock, which
+    :meth:`ReferralBook.attribute` is called with).
+    """
+    blueprint = Blueprint("referrals", __name__)
+
+    async def register() -> ResponseReturnValue:
+        try:
+            fields = await _request_fields()
+        except BodyError as exc:
+            logger.warning("referral.rejected", reason=str(exc), problems=0)
+            return {"error": str(exc)}, 400
+        try:
+            name = requested_campaign(fields)
+        except ReferralRejected as exc:
+            logger.warning("referral.rejected", problems=1, fields=["campaign"])
+            return _invalid(exc)
+        campaign = settings.campaign_named(name)
+        given = given_api_key(request.headers.get(API_KEY_HEADER), fields)
+        if campaign is None or not campaign.api_key:
+            reason = "unknown_campaign" if campaign is None else "referrals_disabled"
+            logger.warning("referral.unauthorized", campaign=name[:100], reason=reason)
+            return unauthorized("missing or wrong API key for this campaign")
+        problem = key_problem(campaign, given)
+        if problem is not None:
+            reason = "missing_key" if given is None else "wrong_key"
+            logger.warning("referral.unauthorized", campaign=name, reason=reason)
+            return unauthorized(problem)
+        try:
+            visitor = parse_visitor(fields)
+        except ReferralRejected as exc:
+            logger.warning(
+                "referral.rejected", campaign=name, problems=len(exc.problems),
+                fields=sorted({p.field for p in exc.problems}),
+            )
+            return _invalid(exc)
+        try:
+            referral = book.assign(name, visitor, now())
+        except NoTrackingNumbers as exc:
+            logger.warning("referral.no_tracking_numbers", campaign=name)
+            return {"error": str(exc)}, 409
+        try:
+            await recorder.record(ReferralAssigned(referral))
+            await recorder.flush()
+        except StoreError as exc:
+            logger.error("referral.store_failed", referral_id=referral.referral_id,
+                         error=str(exc))
+            return {"error": "the referral could not be stored; try again"}, 503
+        logger.info(
+            "referral.assigned",
+            referral_id=referral.referral_id,
+            campaign=name,
+            tracking_number=referral.tracking_number,
+            ttl_s=campaign.referral_ttl_s,
+        )
+        return {
+            "ReferralID": referral.referral_id,
+            "TrackingNumber": referral.tracking_number,
+            "campaign": name,
+            "ExpiresAt": _iso_utc(referral.expires_at),
+            "TTLSeconds": campaign.referral_ttl_s,
+        }, 200
+
+    blueprint.add_url_rule(REFERRALS_PATH, view_func=register, methods=["POST"])
+    return blueprint
+
+
+# --- Step 2 ------------------------------------------------------------------------------------
+
+
+class Step2KeyCheck:
+    """The Step 2 API-key check (module docstring), called by :mod:`web.step2` per request.
+
+    ``campaign_of(tracking_guid)`` names the campaign of a live call (``Orchestrator.
+    campaign_of``).
+    """
+
+    def __init__(self, settings: Settings, campaign_of: Callable[[str], str | None]) -> None:
+        self._settings = settings
+        self._campaign_of = campaign_of
+
+    def __call__(
+        self,
+        tracking_guid: str | None,
+        header: str | None,
+        fields: Mapping[str, Sequence[str]],
+    ) -> str | None:
+        """The 401 message for this request, or ``None`` to let it through."""
+        if not tracking_guid:
+            return None
+        name = self._campaign_of(tracking_guid.strip().lower())
+        if name is None:
+            return None
+        campaign = self._settings.campaign_named(name)
+        problem = step2_key_problem(campaign, given_api_key(header, fields))
+        if problem is not None:
+            logger.warning("plan.unauthorized", tracking_guid=tracking_guid, campaign=name,
+                           reason=problem)
+        return problem
+
+
+def step2_key_check(
+    settings: Settings, campaign_of: Callable[[str], str | None]
+) -> Step2KeyCheck | None:
+    """The Step 2 check, or ``None`` when no campaign requires a key (Step 2 as before)."""
+    if not any(c.step2_requires_key for c in settings.campaigns):
+        return None
+    return Step2KeyCheck(settings, campaign_of)
