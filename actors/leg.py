@@ -28,6 +28,8 @@ logger = structlog.get_logger()
 
 #: How long ending a leg at the carrier may take.
 CLEANUP_TIMEOUT_S = 10.0
+#: How long a placed leg waits for its request id to be committed (a restart needs it).
+DURABLE_WRITE_TIMEOUT_S = 5.0
 
 
 class LegPhase(StrEnum):
@@ -140,15 +142,18 @@ async def place_leg(
             leg.mark_over(LegResult.CANCELLED)  # never placed
             leg_ended(leg, ctx)
             raise
-        ctx.event("leg.originated", request_id=leg.request_id, phone=agent.phone,
-                  caller_id=caller_id)
         with trio.CancelScope(shield=True):
+            # Durable before anything else: after a crash, recovery ends the legs it can find.
+            ctx.note(LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(),
+                                request_id=leg.request_id))
+            await ctx.flush()
+            with trio.move_on_after(DURABLE_WRITE_TIMEOUT_S):
+                await ctx.recorder.flush()
+            ctx.event("leg.originated", request_id=leg.request_id, phone=agent.phone,
+                      caller_id=caller_id)
             if race.closing:
                 await end_legs([leg], ctx)
-            else:
-                ctx.note(LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(),
-                                    request_id=leg.request_id))
-                await ctx.flush()
+            await ctx.flush()
 
 
 async def end_legs(legs: Iterable[Leg], ctx: CallContext) -> None:

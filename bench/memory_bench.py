@@ -35,6 +35,9 @@ class NullRecorder:
     async def record(self, *records: Record) -> None:
         await trio.lowlevel.checkpoint()
 
+    async def flush(self) -> None:
+        await trio.lowlevel.checkpoint()
+
 
 class QuietCustomer:
     async def initial_post(self, url: str, fields: Mapping[str, str]) -> CustomerReply:

@@ -63,6 +63,11 @@ class Recorder(Protocol):
 
     async def record(self, *records: Record) -> None: ...
 
+    async def flush(self) -> None:
+        """Return once everything queued before this call is committed. Only for facts a
+        restart must find (a placed leg's request id) — never on a webhook's path."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CustomerReply:

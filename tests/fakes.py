@@ -22,6 +22,9 @@ class MemoryRecorder:
         await trio.sleep_until(self.blocked_until)
         self.records.extend(records)
 
+    async def flush(self) -> None:
+        await trio.sleep_until(self.blocked_until)
+
     def of(self, kind: type) -> list:  # type: ignore[type-arg]
         return [r for r in self.records if isinstance(r, kind)]
 
