@@ -50,6 +50,7 @@ from orchestrator.config import (
     SimulatorSettings,
     StoreSettings,
 )
+from orchestrator.ivr import IvrMenu
 from orchestrator.server import serve_http
 from orchestrator.simulator import AgentScript, EventKind, LeadScript, SimEvent, Simulator
 from orchestrator.wiring import ServiceHandle, run_service
@@ -266,7 +267,8 @@ def _headers() -> dict[str, str]:
 
 
 def e2e_settings(
-    db_url: str, customer_url: str, *, time_scale: float, routing: RoutingSettings
+    db_url: str, customer_url: str, *, time_scale: float, routing: RoutingSettings,
+    ivr: IvrMenu | None = None,
 ) -> Settings:
     """Settings for one run: simulator carrier, SQLite at ``db_url``, one campaign."""
     port = free_port()
@@ -280,7 +282,7 @@ def e2e_settings(
         routing=routing,
         campaigns=(
             Campaign("acme", (CAMPAIGN_NUMBER,), PLANTYPE, customer_url + INITIAL_PATH,
-                     customer_url + OUTCOME_PATH),
+                     customer_url + OUTCOME_PATH, ivr=ivr),
         ),
     )
 
@@ -407,6 +409,7 @@ async def open_e2e(
     time_scale: float = DEFAULT_TIME_SCALE,
     routing: RoutingSettings = E2E_ROUTING,
     deadline_s: float = TEST_DEADLINE_S,
+    ivr: IvrMenu | None = None,
 ) -> AsyncIterator[E2E]:
     """Run customer + service (+ simulator) for one test; assert the carrier is quiet at the
     end (see the module docstring)."""
@@ -418,7 +421,7 @@ async def open_e2e(
             try:
                 customer_url: str = await nursery.start(customer.run)
                 settings = e2e_settings(db_url, customer_url, time_scale=time_scale,
-                                        routing=routing)
+                                        routing=routing, ivr=ivr)
                 handle: ServiceHandle = await nursery.start(
                     partial(run_service, settings, stop=stop)
                 )
