@@ -46,8 +46,10 @@ class HttpCustomer:
     """See the module docstring. ``timeout_s`` bounds each request."""
 
     def __init__(
-        self, *, timeout_s: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self, *, timeout_s: float = 10.0, outcome_timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._outcome_timeout_s = outcome_timeout_s
         self._client = httpx.AsyncClient(
             timeout=timeout_s,
             transport=transport,
@@ -79,6 +81,7 @@ class HttpCustomer:
                 url, content=body.encode(),
                 headers={"Content-Type": "application/x-www-form-urlencoded",
                          "Idempotency-Key": key, **(headers or {})},
+                timeout=self._outcome_timeout_s,
             )
         except httpx.HTTPError as exc:
             raise CustomerError(f"Step 3 POST failed: {type(exc).__name__}: {exc}") from exc

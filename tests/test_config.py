@@ -264,3 +264,20 @@ class TestRedactUrl:
     )
     def test_redacts_password_only(self, url: str, shown: str) -> None:
         assert redact_url(url) == shown
+
+
+def test_the_commented_ivr_example_in_config_toml_is_valid() -> None:
+    """Uncommenting config.toml's [campaigns.ivr] example gives a working IVR menu."""
+    import re
+    import tomllib
+
+    from orchestrator.config import parse_settings
+
+    text = (Path(__file__).resolve().parents[1] / "config.toml").read_text()
+    text = text.replace("# [campaigns.ivr]", "[campaigns.ivr]")
+    text = re.sub(r"^# (prompt|plantypes|redirects|retries|timeout_s) =", r"\1 =", text,
+                  flags=re.M)
+    menu = parse_settings(tomllib.loads(text)).campaigns[0].ivr
+    assert menu is not None
+    assert (menu.keys, menu.plantypes["2"], menu.redirects["0"]) == ("012", "Refinance",
+                                                                     "8005550199")
