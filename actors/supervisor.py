@@ -26,7 +26,7 @@ import structlog
 import trio
 
 from actors.context import CallContext
-from actors.leg import Leg, end_legs, place_leg
+from actors.leg import Leg, LegPhase, end_legs, place_leg
 from actors.mailbox import Envelope, ReplySlot, open_mailbox
 from actors.referee import Referee
 from orchestrator.config import Campaign
@@ -71,6 +71,17 @@ class OutcomeSink(Protocol):
     async def send(self, tracking_guid: str, url: str, fields: Mapping[str, str]) -> None: ...
 
 
+def leg_state(leg: Leg) -> str:
+    """ringing / whispering / connected / declined / ended, for operators."""
+    if leg.won:
+        return "connected"
+    if leg.phase in (LegPhase.ENDING, LegPhase.ENDED):
+        return "declined" if leg.result in (LegResult.DECLINED, LegResult.NO_INPUT) else "ended"
+    if leg.phase is LegPhase.WHISPERING:
+        return "whispering"
+    return "ringing" if leg.phase is LegPhase.RINGING else "dialling"
+
+
 def whisper_text(plantype: str, lead_phone: str) -> str:
     """What an agent hears on answering: who is calling, and how to accept."""
     spoken = " ".join(lead_phone)
@@ -109,6 +120,7 @@ class CallSupervisor:
         self.tiers_tried: list[int] = []
         self._started = trio.current_time()
         self._connected_at: float | None = None
+        self._ended_by_operator = False
 
     @property
     def tracking_guid(self) -> str:
@@ -148,6 +160,35 @@ class CallSupervisor:
         self._plan_ready.set()
         return plan
 
+    def snapshot(self) -> dict[str, object]:
+        """What an operator sees of this live call right now (plain JSON-able data)."""
+        call = self.ctx.call
+        race = self.referee.race
+        return {
+            "tracking_guid": call.tracking_guid,
+            "campaign": call.campaign,
+            "lead_phone": call.lead_phone,
+            "plantype": call.plantype,
+            "state": self.state.value,
+            "waiting_s": round(trio.current_time() - self._started, 1),
+            "tier": race.number if race is not None else None,
+            "tiers_tried": list(self.tiers_tried),
+            "legs": [
+                {"leg_id": leg.leg_id, "agent_id": leg.agent.agent_id, "name": leg.agent.name,
+                 "phone": leg.agent.phone, "tier": leg.tier, "state": leg_state(leg)}
+                for leg in self.referee.legs.values()
+            ],
+        }
+
+    def end(self, reason: str) -> None:
+        """An operator ends this call: every leg and the lead end; the outcome is recorded as
+        usual (999999 unless an agent was already connected or a message left)."""
+        self.ctx.event("call.ended_by_operator", reason=reason, state=self.state.value,
+                       level="warning")
+        self._ended_by_operator = True
+        self._route_scope.cancel(reason=f"ended by operator: {reason}")
+        self.referee.lead_gone.set()  # ends the connected and voicemail waits too
+
     # --- the actor -------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -165,6 +206,8 @@ class CallSupervisor:
                     nursery.start_soon(self._dispatch, nursery)
                     try:
                         self.outcome = await self._route()
+                        if self._ended_by_operator:
+                            await self._hang_up_quietly(call.carrier_call_id)
                     finally:
                         nursery.cancel_scope.cancel(reason="call finished")
             finally:

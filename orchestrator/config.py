@@ -77,6 +77,17 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OperatorSettings:
+    """The operator surface (call history, live calls, admin actions)."""
+
+    token: str = field(default="", repr=False)  # empty: the operator routes answer 401
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.token)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxSettings:
     """Step 3 delivery: exponential back-off between attempts, then give up (row kept, dead)."""
 
@@ -130,6 +141,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
     campaigns: tuple[Campaign, ...] = ()
 
     def campaign_for_number(self, number: str) -> Campaign | None:
@@ -175,6 +187,14 @@ def _positive(value: Any) -> str | None:
 
 def _not_negative(value: Any) -> str | None:
     return None if value >= 0 else f"must be 0 or more, got {value}"
+
+
+def _operator_token(value: Any) -> str | None:
+    if value == "":
+        return None
+    if len(value) < 16 or not value.isascii() or not value.isprintable() or " " in value:
+        return "must be at least 16 printable ASCII characters without spaces (or empty)"
+    return None
 
 
 def _one_of(*allowed: str) -> _Check:
@@ -243,6 +263,7 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "initial_post_timeout_s": _Key(_NUMBER, 5.0, _positive),
     },
     "log": {"level": _Key(str, "info", _one_of(*LOG_LEVELS))},
+    "operator": {"token": _Key(str, "", _operator_token)},
     "outbox": {
         "first_retry_s": _Key(_NUMBER, 2.0, _positive),
         "max_retry_s": _Key(_NUMBER, 900.0, _positive),
@@ -422,6 +443,7 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
         log=LogSettings(**sections["log"]),
         simulator=SimulatorSettings(**sections["simulator"]),
         outbox=OutboxSettings(**sections["outbox"]),
+        operator=OperatorSettings(**sections["operator"]),
         campaigns=tuple(campaigns),
     )
 

@@ -127,6 +127,18 @@ class Orchestrator:
     def call(self, tracking_guid: str) -> CallSupervisor | None:
         return self._calls.get(tracking_guid)
 
+    def live_snapshot(self) -> list[dict[str, object]]:
+        """Every live call as an operator sees it (oldest first)."""
+        return [sup.snapshot() for sup in self._calls.values()]
+
+    def end_call(self, tracking_guid: str, *, reason: str = "operator") -> bool:
+        """End a live call (admin action); False if no such live call."""
+        sup = self._calls.get(tracking_guid)
+        if sup is None:
+            return False
+        sup.end(reason)
+        return True
+
     def campaign_of(self, tracking_guid: str) -> str | None:
         """The campaign of the live call ``tracking_guid`` (Step 2 authentication), or None."""
         sup = self._calls.get(tracking_guid)

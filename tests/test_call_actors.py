@@ -367,3 +367,24 @@ class TestLogs:
         assert finished["time_to_connect_s"] == pytest.approx(3.5)
         legs = {r.leg_id for r in h.recorder.of(LegStarted)}
         assert len(legs) == 2
+
+
+class TestOperator:
+    async def test_ending_a_call_ends_every_leg_and_the_lead_with_an_outcome(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """An operator ends a ringing call: legs cancelled, lead hung up, 999999 posted."""
+        async with harness({ANTHONY: SILENT, ERIN: SILENT}) as h:
+            sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1), agent(2, ERIN, 1, 2))
+            await trio.sleep(3.0)
+            snapshot = h.orchestrator.live_snapshot()
+            assert [(s["state"], s["tier"]) for s in snapshot] == [("dialling", 1)]
+            legs = snapshot[0]["legs"]
+            assert [leg["state"] for leg in legs] == ["ringing", "ringing"]  # type: ignore[index,union-attr]
+            assert h.orchestrator.end_call(sup.tracking_guid) is True
+            await h.settle(sup)
+            ended = h.carrier.notes("ended_cancelled")
+            assert sorted(n.phone for n in ended) == sorted([ANTHONY, ERIN])
+            assert h.carrier.notes("lead_hung_up")[0].at == pytest.approx(3.0)
+            assert outcome_fields(h.customer)["Agent1ID"] == "999999"
+            assert h.orchestrator.end_call(sup.tracking_guid) is False
