@@ -17,6 +17,9 @@ from orchestrator.records import EventLogged, Record
 
 logger = structlog.get_logger()
 
+#: The leg context bound while a leg is handled: kept with its events in the call's event log.
+LEG_KEYS = ("leg_id", "agent_id", "tier")
+
 
 @dataclass(slots=True)
 class CallContext:
@@ -35,7 +38,9 @@ class CallContext:
     def event(self, name: str, *, level: str = "info", **data: Any) -> None:
         """Log ``name`` (call context comes from contextvars) and journal it."""
         getattr(logger, level)(name, **data)
-        detail = orjson.dumps(data, default=str).decode() if data else ""
+        bound = structlog.contextvars.get_contextvars()
+        leg = {key: bound[key] for key in LEG_KEYS if key in bound and key not in data}
+        detail = orjson.dumps(leg | data, default=str).decode() if data or leg else ""
         self.journal.append(EventLogged(self.call.tracking_guid, name, self.now(), detail))
 
     def note(self, *records: Record) -> None:

@@ -328,17 +328,21 @@ class CallSupervisor:
         call = self.ctx.call
         fields = call.initial_post_fields(reduced=reduced)
         reply = None
+        sent_at = trio.current_time()
         with trio.move_on_after(self._initial_post_timeout_s) as scope:
             try:
                 reply = await self._customer.initial_post(self.campaign.initial_post_url, fields)
             except OrchestratorError as exc:
-                self.ctx.event("step1.failed", reason=str(exc), level="warning")
+                self.ctx.event("step1.failed", reason=str(exc), level="warning",
+                               latency_s=round(trio.current_time() - sent_at, 4))
         if scope.cancelled_caught:
             self.ctx.event("step1.failed", reason="timeout", level="warning",
-                           timeout_s=self._initial_post_timeout_s)
+                           timeout_s=self._initial_post_timeout_s,
+                           latency_s=round(trio.current_time() - sent_at, 4))
         if reply is None:
             return
-        self.ctx.event("step1.sent", status=reply.status, reduced=reduced)
+        self.ctx.event("step1.sent", status=reply.status, reduced=reduced,
+                       latency_s=round(trio.current_time() - sent_at, 4))
         if reduced or self.plan is not None or not plan_fields_present(reply.fields):
             return
         body = dict(reply.fields)

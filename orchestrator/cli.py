@@ -20,8 +20,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
+from orchestrator import history_cli
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigError
+from orchestrator.tail.command import add_tail_arguments, run_tail
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -197,11 +199,25 @@ COMMANDS: tuple[Subcommand, ...] = (
         run_check_config,
     ),
     Subcommand(
+        "calls",
+        "call history from the running service: list calls, show one call, or list agents "
+        "(options: orchestrator calls --help)",
+        history_cli.add_arguments,
+        history_cli.run,
+    ),
+    Subcommand(
         "simulate",
         "run the built-in Plivo-compatible carrier simulator on its own "
         "(options: orchestrator simulate --help)",
         _simulate_arguments,
         run_simulate,
+    ),
+    Subcommand(
+        "tail",
+        "show the service's JSON log lines as readable columns, filtered, or one call's "
+        "timeline (options: orchestrator tail --help)",
+        add_tail_arguments,
+        run_tail,
     ),
 )
 

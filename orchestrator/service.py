@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 import structlog
@@ -51,6 +51,8 @@ logger = structlog.get_logger()
 RECENT_CALLS_KEPT = 10_000
 #: How long outcome posts in flight may take to finish after the calls drained at shutdown.
 OUTBOX_DRAIN_S = 5.0
+#: Finished calls kept for the operator's live page (``web/live.py``), newest last.
+FINISHED_KEPT = 50
 
 
 def new_id() -> str:
@@ -90,6 +92,9 @@ class Orchestrator:
         self._accepting = False
         self._stopping = trio.Event()
         self.calls_started = 0
+        #: The last finished calls as the live page shows them: the call's final snapshot plus
+        #: ``outcome``, ``agent1_id`` and ``finished_at`` (epoch s). Appended in ``_run_call``.
+        self.recently_finished: deque[dict[str, object]] = deque(maxlen=FINISHED_KEPT)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -211,6 +216,13 @@ class Orchestrator:
             self._recent[carrier_id] = guid
             while len(self._recent) > RECENT_CALLS_KEPT:
                 self._recent.popitem(last=False)
+            # the operator's live page (issue 6 §3): the call as it ended, with its outcome
+            outcome = sup.outcome
+            self.recently_finished.append({
+                **sup.snapshot(), "finished_at": self._now(),
+                "outcome": outcome.kind.value if outcome else None,
+                "agent1_id": outcome.agent1_id if outcome else None,
+            })
 
     async def deliver(self, event: CarrierEvent) -> Decision | None:
         """Route a carrier event to its call; return the decision for answer/digit events.

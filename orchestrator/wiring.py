@@ -31,12 +31,16 @@ from actors.recovery import recover_calls
 from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer import HttpCustomer
+from orchestrator.metrics import observe_service
 from orchestrator.referrals import ReferralBook
 from orchestrator.server import serve_http, stop_on_signals
 from orchestrator.service import Orchestrator
 from orchestrator.simulator import RunningSimulator, SimulatorConfig, start_simulator
 from store import SqlStore, open_store
 from web.app import create_app
+from web.history import create_history_blueprint
+from web.live import create_live_assets_blueprint, create_live_blueprint
+from web.metrics import create_metrics_blueprint
 from web.plivo import create_plivo_blueprint
 from web.referrals import create_referrals_blueprint, step2_key_check
 
@@ -123,8 +127,13 @@ async def run_service(
                 app = create_app(
                     orchestrator, settings,
                     blueprints=[
+                        # first: its request timing covers the other blueprints' hooks too
+                        create_metrics_blueprint(observe_service(orchestrator)),
                         create_plivo_blueprint(orchestrator, settings),
                         create_referrals_blueprint(referrals, settings, recorder=store),
+                        create_history_blueprint(orchestrator, store, settings),
+                        create_live_blueprint(orchestrator, settings.operator.token),
+                        create_live_assets_blueprint(),
                     ],
                     step2_key_check=step2_key_check(settings, orchestrator.campaign_of),
                 )

@@ -26,10 +26,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.errors import StoreError
 from orchestrator.referral_records import Referral, StoreRecord
-from store import reads
+from store import history, reads
 from store.apply import Statements, commit_batch
 from store.engine import StoreEngine, create_store_engine
-from store.views import AgentView, CallView, OutboxView, StoredReferrals
+from store.views import (
+    AgentPage,
+    AgentView,
+    CallPage,
+    CallRecord,
+    CallView,
+    OutboxView,
+    StoredReferrals,
+)
 from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
 
 #: Worker threads the reads may use at once (the writer has its own one).
@@ -145,6 +153,20 @@ class SqlStore:
     async def load_referrals(self, now: float) -> StoredReferrals:
         """The referrals a restarted service keeps (live at ``now``) and the last ReferralID."""
         return await self._read(reads.load_referrals, now)
+
+    # --- call history (issue 6 §2; see store.history) -----------------------------------------
+
+    async def list_calls(self, query: history.CallQuery) -> CallPage:
+        """One page of calls matching ``query``, newest first."""
+        return await self._read(history.list_calls, query)
+
+    async def call_record(self, tracking_guid: str) -> CallRecord | None:
+        """The call, its legs (with agent names), events and Step 3 post; None if unknown."""
+        return await self._read(history.call_record, tracking_guid)
+
+    async def list_agents(self, query: history.AgentQuery) -> AgentPage:
+        """One page of agents matching ``query``, newest first seen first."""
+        return await self._read(history.list_agents, query)
 
 
 def open_store(

@@ -103,3 +103,66 @@ class StoredReferrals:
 
     live: tuple[Referral, ...]
     last_referral_id: int
+
+
+# --- call history (issue 6 §2: ``GET /calls``, ``GET /calls/{guid}``, ``GET /agents``) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    """One row of the call history list: the call's columns and a few counts.
+
+    ``agent_name`` is the winner's name (from the agents table) for a connected call, else "".
+    ``legs`` counts the agent legs placed; ``tiers`` the distinct tiers they belonged to.
+    """
+
+    tracking_guid: str
+    campaign: str
+    lead_phone: str
+    dialled_number: str
+    referral_id: int
+    plantype: str
+    state: CallState
+    started_at: float
+    finished_at: float | None
+    outcome: OutcomeKind | None
+    agent1_id: int | None
+    agent_name: str
+    message_link: str | None
+    legs: int
+    tiers: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    """One page of calls, newest first; ``next_cursor`` is None on the last page."""
+
+    calls: tuple[CallSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """Everything stored about one call: the call with its legs and events, the names of its
+    agents (by AgentID, from the agents table) and its Step 3 post (None until it finished)."""
+
+    call: CallView
+    agent_names: Mapping[int, str]
+    outbox: OutboxView | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentActivity:
+    """An agent with how many legs rang them (``legs``) and how many they won (``accepted``)."""
+
+    agent: AgentView
+    legs: int
+    accepted: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPage:
+    """One page of agents, newest first seen first; ``next_cursor`` None on the last page."""
+
+    agents: tuple[AgentActivity, ...]
+    next_cursor: str | None
