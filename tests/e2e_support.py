@@ -44,6 +44,7 @@ from orchestrator.config import (
     SIMULATOR_AUTH_TOKEN,
     Campaign,
     CarrierSettings,
+    OperatorSettings,
     RoutingSettings,
     ServerSettings,
     Settings,
@@ -268,7 +269,7 @@ def _headers() -> dict[str, str]:
 
 def e2e_settings(
     db_url: str, customer_url: str, *, time_scale: float, routing: RoutingSettings,
-    ivr: IvrMenu | None = None,
+    ivr: IvrMenu | None = None, operator_token: str = "",
 ) -> Settings:
     """Settings for one run: simulator carrier, SQLite at ``db_url``, one campaign."""
     port = free_port()
@@ -280,6 +281,7 @@ def e2e_settings(
                                 auth_token=SIMULATOR_AUTH_TOKEN, calls_per_second=50.0),
         simulator=SimulatorSettings(time_scale=time_scale),
         routing=routing,
+        operator=OperatorSettings(token=operator_token),
         campaigns=(
             Campaign("acme", (CAMPAIGN_NUMBER,), PLANTYPE, customer_url + INITIAL_PATH,
                      customer_url + OUTCOME_PATH, ivr=ivr),
@@ -410,6 +412,7 @@ async def open_e2e(
     routing: RoutingSettings = E2E_ROUTING,
     deadline_s: float = TEST_DEADLINE_S,
     ivr: IvrMenu | None = None,
+    operator_token: str = "",
 ) -> AsyncIterator[E2E]:
     """Run customer + service (+ simulator) for one test; assert the carrier is quiet at the
     end (see the module docstring)."""
@@ -421,7 +424,8 @@ async def open_e2e(
             try:
                 customer_url: str = await nursery.start(customer.run)
                 settings = e2e_settings(db_url, customer_url, time_scale=time_scale,
-                                        routing=routing, ivr=ivr)
+                                        routing=routing, ivr=ivr,
+                                        operator_token=operator_token)
                 handle: ServiceHandle = await nursery.start(
                     partial(run_service, settings, stop=stop)
                 )

@@ -10,10 +10,9 @@ the simulator must hold no live call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,22 +20,17 @@ import httpx
 import pytest
 import trio
 
-from orchestrator.config import OperatorSettings, RoutingSettings
+from orchestrator.config import RoutingSettings
 from orchestrator.model import HANGUP_AGENT_ID, LegResult
 from orchestrator.simulator import AgentScript, EventKind, LeadScript
-from orchestrator.wiring import ServiceHandle, run_service
-from store import open_store
 from tests.e2e_support import (
     API_DOC_PLAN,
-    DEFAULT_TIME_SCALE,
     E2E,
     E2E_ROUTING,
-    TEST_DEADLINE_S,
     WAIT_S,
-    CustomerEndpoint,
     PlanReply,
     assert_in_order,
-    e2e_settings,
+    open_e2e,
 )
 
 pytestmark = pytest.mark.e2e
@@ -47,36 +41,11 @@ LEAD = "9495550000"
 ANTHONY, ERIN = "8885551111", "9492651111"  # the API doc's agents 328290 and 328999
 
 
-@asynccontextmanager
-async def open_operator_e2e(
+def open_operator_e2e(
     tmp_path: Path, *, routing: RoutingSettings = E2E_ROUTING
-) -> AsyncIterator[E2E]:
+) -> AbstractAsyncContextManager[E2E]:
     """``tests.e2e_support.open_e2e`` with an operator token configured."""
-    db_url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    customer = CustomerEndpoint()
-    with trio.fail_after(TEST_DEADLINE_S):
-        async with trio.open_nursery() as nursery:
-            stop = trio.Event()
-            try:
-                customer_url: str = await nursery.start(customer.run)
-                settings = e2e_settings(db_url, customer_url, time_scale=DEFAULT_TIME_SCALE,
-                                        routing=routing)
-                settings = replace(settings, operator=OperatorSettings(token=TOKEN))
-                handle: ServiceHandle = await nursery.start(
-                    partial(run_service, settings, stop=stop)
-                )
-                customer.service_url = settings.server.public_url
-                reader = open_store(db_url)
-                try:
-                    async with httpx.AsyncClient(timeout=10) as http:
-                        harness = E2E(settings, handle, customer, http, reader)
-                        yield harness
-                        await harness.assert_quiet()
-                finally:
-                    reader.close()
-            finally:
-                stop.set()
-                customer.stop()
+    return open_e2e(tmp_path, routing=routing, operator_token=TOKEN)
 
 
 async def operator_get(e2e: E2E, path: str, **params: str) -> dict[str, Any]:
