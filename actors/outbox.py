@@ -170,8 +170,13 @@ class OutboxDeliverer:
         self.in_flight.add(delivery.tracking_guid)
         if self._nursery is None:
             self._backlog.append(delivery)
-        else:
+            return
+        try:
             self._nursery.start_soon(self._deliver, delivery)
+        except RuntimeError:  # the deliverer is being torn down (cancelled from outside)
+            self.in_flight.discard(delivery.tracking_guid)
+            logger.warning("outcome.deferred", tracking_guid=delivery.tracking_guid,
+                           reason="shutting down; left pending in the outbox")
 
     async def _deliver(self, delivery: Delivery) -> None:
         with structlog.contextvars.bound_contextvars(tracking_guid=delivery.tracking_guid):

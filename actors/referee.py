@@ -71,6 +71,12 @@ class Stray:
 class Referee:
     """Routing state of one call. See the module docstring for the rules."""
 
+    __slots__ = (  # thousands live at once: no per-instance dict
+        "_ivr_answered", "_on_lead_gone", "_recording_ready", "_voicemail_ready",
+        "_winner_gone", "ctx", "ivr_choice", "ivr_decision", "ivr_menu", "lead_gone", "legs",
+        "race", "recording_url", "strays", "voicemail", "whisper_text", "winner", "won_at",
+    )
+
     def __init__(
         self, ctx: CallContext, whisper_text: str, on_lead_gone: Callable[[], None]
     ) -> None:
@@ -82,16 +88,43 @@ class Referee:
         self.winner: Leg | None = None
         self.won_at: float | None = None  # trio clock
         self.lead_gone = trio.Event()
-        self.winner_gone = trio.Event()
+        self._winner_gone: trio.Event | None = None
+        self._recording_ready: trio.Event | None = None
+        self._voicemail_ready: trio.Event | None = None
+        self._ivr_answered: trio.Event | None = None
         self.recording_url = ""
-        self.recording_ready = trio.Event()
         self.voicemail: VoicemailRecorded | None = None
-        self.voicemail_ready = trio.Event()
         self.ivr_menu: IvrMenu | None = None  # set by the supervisor while it asks
         self.ivr_choice: IvrChoice | None = None
         self.ivr_decision: Decision | None = None
-        self.ivr_answered = trio.Event()
         self.strays: list[Stray] = []
+
+    # Events a call may never need are made on first use: a live call holds thousands of
+    # siblings, and each trio.Event costs a few hundred bytes.
+
+    @property
+    def winner_gone(self) -> trio.Event:
+        """The connected agent's leg has ended."""
+        return self._lazy_event("_winner_gone")
+
+    @property
+    def recording_ready(self) -> trio.Event:
+        return self._lazy_event("_recording_ready")
+
+    @property
+    def voicemail_ready(self) -> trio.Event:
+        return self._lazy_event("_voicemail_ready")
+
+    @property
+    def ivr_answered(self) -> trio.Event:
+        return self._lazy_event("_ivr_answered")
+
+    def _lazy_event(self, attribute: str) -> trio.Event:
+        event: trio.Event | None = getattr(self, attribute)
+        if event is None:
+            event = trio.Event()
+            setattr(self, attribute, event)
+        return event
 
     # --- the tier runner's side ------------------------------------------------------------
 

@@ -91,6 +91,13 @@ def whisper_text(plantype: str, lead_phone: str) -> str:
 class CallSupervisor:
     """Routes one lead call. Created by the service; ``run`` is its whole life."""
 
+    __slots__ = (  # thousands live at once: no per-instance dict
+        "_connected_at", "_customer", "_ended_by_operator", "_inbox_recv", "_inbox_send",
+        "_initial_post_timeout_s", "_new_leg_id", "_outcomes", "_plan_ready", "_route_scope",
+        "_started", "campaign", "ctx", "finished", "outcome", "plan", "referee", "state",
+        "tiers_tried",
+    )
+
     def __init__(
         self,
         ctx: CallContext,

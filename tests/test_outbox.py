@@ -238,3 +238,20 @@ class TestSignature:
                             hashlib.sha256).hexdigest()
         assert hmac.compare_digest(mac, expected)
         assert value == signature_header("s3cret", urlencode(FIELDS), 1_700_000_000)
+
+
+async def test_an_outcome_after_teardown_stays_pending_without_an_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Cancelled from outside (hard stop): a call finishing meanwhile must not crash; its row
+    stays pending in the store for the next start."""
+    deliverer = OutboxDeliverer(ScriptedCustomer(), MemoryRecorder(), now=trio.current_time)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(deliverer.run)
+            scope.cancel()
+    with capture_logs() as logs:
+        deliverer._nursery = nursery  # as if torn down mid-send: the nursery is closed
+        await deliverer.send("g-1", "http://c.test/o", FIELDS)
+    assert [e["event"] for e in logs] == ["outcome.deferred"]
+    assert deliverer.in_flight == set()
