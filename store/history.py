@@ -41,11 +41,9 @@ from store.tables import AGENTS, CALLS, LEGS, OUTBOX
 from store.views import (
     AgentActivity,
     AgentPage,
-    AgentView,
     CallPage,
     CallRecord,
     CallSummary,
-    OutboxView,
 )
 
 #: Rows per page unless ``limit`` says otherwise, and the most ``limit`` may ask for.
@@ -422,26 +420,14 @@ def list_calls(engine: Engine, query: CallQuery) -> CallPage:
     return CallPage(page, cursor)
 
 
-def _agent(row: Row[Any]) -> AgentView:
-    m = row._mapping
-    return AgentView(
-        agent_id=m["agent_id"],
-        name=m["name"],
-        email=m["email"],
-        phone=m["phone"],
-        nmls=m["nmls"],
-        five_min_apps=bool(m["five_min_apps"]),
-        first_seen=m["first_seen"],
-        last_seen=m["last_seen"],
-    )
-
-
 def list_agents(engine: Engine, query: AgentQuery) -> AgentPage:
     """One page of agents matching ``query``, with their leg counts."""
     with engine.connect() as conn:
         rows = conn.execute(agents_select(query)).all()
     page = tuple(
-        AgentActivity(_agent(row), int(row._mapping["legs"]), int(row._mapping["accepted"]))
+        AgentActivity(
+            reads.agent_view(row), int(row._mapping["legs"]), int(row._mapping["accepted"])
+        )
         for row in rows[: query.limit]
     )
     cursor = None
@@ -449,21 +435,6 @@ def list_agents(engine: Engine, query: AgentQuery) -> AgentPage:
         last = page[-1].agent
         cursor = encode_cursor(AGENTS_CURSOR, last.first_seen, last.agent_id)
     return AgentPage(page, cursor)
-
-
-def _outbox(row: Row[Any]) -> OutboxView:
-    m = row._mapping
-    return OutboxView(
-        tracking_guid=m["tracking_guid"],
-        url=m["url"],
-        fields=orjson.loads(m["body"]),
-        created_at=m["created_at"],
-        attempts=m["attempts"],
-        next_attempt_at=m["next_attempt_at"],
-        delivered_at=m["delivered_at"],
-        dead=bool(m["dead"]),
-        last_error=m["last_error"],
-    )
 
 
 def call_record(engine: Engine, tracking_guid: str) -> CallRecord | None:
@@ -483,4 +454,4 @@ def call_record(engine: Engine, tracking_guid: str) -> CallRecord | None:
             ).all()
             names = {int(agent_id): name for agent_id, name in found}
         row = conn.execute(select(OUTBOX).where(OUTBOX.c.tracking_guid == tracking_guid)).first()
-    return CallRecord(call, names, None if row is None else _outbox(row))
+    return CallRecord(call, names, None if row is None else reads.outbox_view(row))

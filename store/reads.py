@@ -99,8 +99,10 @@ def unfinished_calls(engine: Engine) -> list[CallView]:
 def get_agent(engine: Engine, agent_id: int) -> AgentView | None:
     with engine.connect() as conn:
         row = conn.execute(select(AGENTS).where(AGENTS.c.agent_id == agent_id)).first()
-    if row is None:
-        return None
+    return None if row is None else agent_view(row)
+
+
+def agent_view(row: Row[Any]) -> AgentView:
     m = row._mapping
     return AgentView(
         agent_id=m["agent_id"],
@@ -133,23 +135,22 @@ def outbox_pending(engine: Engine, limit: int) -> list[OutboxView]:
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    views = []
-    for row in rows:
-        m = row._mapping
-        views.append(
-            OutboxView(
-                tracking_guid=m["tracking_guid"],
-                url=m["url"],
-                fields=orjson.loads(m["body"]),
-                created_at=m["created_at"],
-                attempts=m["attempts"],
-                next_attempt_at=m["next_attempt_at"],
-                delivered_at=m["delivered_at"],
-                dead=bool(m["dead"]),
-                last_error=m["last_error"],
-            )
-        )
-    return views
+    return [outbox_view(row) for row in rows]
+
+
+def outbox_view(row: Row[Any]) -> OutboxView:
+    m = row._mapping
+    return OutboxView(
+        tracking_guid=m["tracking_guid"],
+        url=m["url"],
+        fields=orjson.loads(m["body"]),
+        created_at=m["created_at"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        delivered_at=m["delivered_at"],
+        dead=bool(m["dead"]),
+        last_error=m["last_error"],
+    )
 
 
 def _referral(row: Row[Any]) -> Referral:

@@ -375,7 +375,7 @@ class E2E:
                 await trio.sleep(0.02)
 
     async def delivered_outbox_row(self, tracking_guid: str) -> dict[str, Any]:
-        """The call's outbox row once the courier has recorded the delivery."""
+        """The call's outbox row once the outbox deliverer has recorded the delivery."""
         with trio.fail_after(WAIT_S):
             while True:
                 await self.service.store.flush()
