@@ -34,6 +34,9 @@ class CallContext:
     recorder: Recorder
     now: Callable[[], float] = time.time
     journal: list[Record] = field(default_factory=list)
+    #: Ends a leg the call could not end itself (the carrier failed): keeps retrying in the
+    #: service, beyond the call's life. Arguments: request id, carrier call id.
+    keep_ending: Callable[[str, str], None] | None = None
 
     def event(self, name: str, *, level: str = "info", **data: Any) -> None:
         """Log ``name`` (call context comes from contextvars) and journal it."""

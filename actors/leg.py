@@ -180,6 +180,7 @@ async def _end_leg(leg: Leg, ctx: CallContext) -> None:
     """Hang up if answered, else cancel the request; then record how the leg ended."""
     with structlog.contextvars.bound_contextvars(**leg.log_context()):
         leg.settle(LegResult.CANCELLED)
+        failed = ""
         with trio.move_on_after(CLEANUP_TIMEOUT_S) as scope:
             try:
                 if leg.call_id:
@@ -187,11 +188,15 @@ async def _end_leg(leg: Leg, ctx: CallContext) -> None:
                 else:
                     await ctx.carrier.cancel(leg.request_id)
             except CarrierError as exc:
-                ctx.event("leg.end_failed", error=str(exc), request_id=leg.request_id,
-                          call_id=leg.call_id, level="error")
+                failed = str(exc)
         if scope.cancelled_caught:
-            ctx.event("leg.end_timed_out", request_id=leg.request_id, call_id=leg.call_id,
-                      level="error")
+            failed = f"no answer from the carrier in {CLEANUP_TIMEOUT_S:g} s"
+        if failed:
+            # The agent's phone may still be ringing: keep trying after this call moves on.
+            ctx.event("leg.end_failed", error=failed, request_id=leg.request_id,
+                      call_id=leg.call_id, level="error")
+            if ctx.keep_ending is not None:
+                ctx.keep_ending(leg.request_id, leg.call_id)
         leg.mark_over(leg.result or LegResult.CANCELLED)
         leg_ended(leg, ctx)
         await ctx.flush()

@@ -15,6 +15,7 @@ finish, then cancel the rest — each still ends its legs and records its outcom
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -194,6 +195,7 @@ class Orchestrator:
             carrier=self._carrier,
             recorder=self._recorder,
             now=self._now,
+            keep_ending=self._keep_ending,
         )
         sup = CallSupervisor(
             ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_id,
@@ -243,6 +245,38 @@ class Orchestrator:
         if isinstance(event, LegAnswered | LegDigits):
             return Release(TAKEN_TEXT)
         return None
+
+    def _keep_ending(self, request_id: str, call_id: str) -> None:
+        if self._nursery is not None:
+            with contextlib.suppress(RuntimeError):  # shutting down: nothing more can be done
+                self._nursery.start_soon(self._end_until_done, request_id, call_id)
+
+    async def _end_until_done(self, request_id: str, call_id: str) -> None:
+        """Retry ending a leg whose end failed, with back-off, for as long as it could still
+        be ringing or talking (ring + accept timeouts and a margin)."""
+        routing = self.settings.routing
+        give_up = trio.current_time() + routing.ring_timeout_s + routing.accept_timeout_s + 60
+        delay = 1.0
+        attempt = 1
+        while trio.current_time() + delay < give_up:
+            await trio.sleep(delay)
+            attempt += 1
+            with trio.move_on_after(10):
+                try:
+                    if call_id:
+                        await self._carrier.hangup(call_id)
+                    else:
+                        await self._carrier.cancel(request_id)
+                except CarrierError as exc:
+                    logger.warning("leg.end_retry_failed", request_id=request_id,
+                                   call_id=call_id, attempt=attempt, error=str(exc))
+                else:
+                    logger.info("leg.end_retried", request_id=request_id, call_id=call_id,
+                                attempt=attempt)
+                    return
+            delay = min(delay * 2, 15.0)
+        logger.error("leg.end_abandoned", request_id=request_id, call_id=call_id,
+                     attempts=attempt)
 
     async def _cancel_stray(self, request_id: str) -> None:
         with trio.move_on_after(10):

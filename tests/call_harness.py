@@ -91,8 +91,10 @@ async def harness(
     customer: FakeCustomer | None = None,
     settings: Settings = SETTINGS,
     cancel_latency_s: float = 0.0,
+    failing_ends: int = 0,
 ) -> AsyncIterator[Harness]:
-    carrier = FakeCarrier(agents=agents, cancel_latency_s=cancel_latency_s)
+    carrier = FakeCarrier(agents=agents, cancel_latency_s=cancel_latency_s,
+                          failing_ends=failing_ends)
     recorder = MemoryRecorder()
     customer = customer or FakeCustomer()
     orchestrator = Orchestrator(settings, carrier=carrier, recorder=recorder, customer=customer)

@@ -388,3 +388,23 @@ class TestOperator:
             assert h.carrier.notes("lead_hung_up")[0].at == pytest.approx(3.0)
             assert outcome_fields(h.customer)["Agent1ID"] == "999999"
             assert h.orchestrator.end_call(sup.tracking_guid) is False
+
+
+class TestCarrierFailures:
+    async def test_a_leg_the_carrier_failed_to_cancel_is_cancelled_later(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """Anthony wins at 3.5; the carrier refuses the first two cancels of Erin's ringing leg;
+        the service keeps trying (1 s, then 2 s later) until her phone stops, at 6.5."""
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            async with harness({ANTHONY: ACCEPTS, ERIN: SILENT}, failing_ends=2) as h:
+                sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1), agent(2, ERIN, 1, 2))
+                await h.settle(sup)
+                await trio.sleep(10)  # let the retries run (mock time)
+                erin = [n for n in h.carrier.notes("ended_cancelled") if n.phone == ERIN]
+                assert [n.at for n in erin] == [pytest.approx(6.5)]
+                assert outcome_fields(h.customer)["Agent1ID"] == "1"
+        events = [e["event"] for e in logs]
+        assert events.count("leg.end_failed") == 1
+        assert events.count("leg.end_retry_failed") == 1
+        assert events.count("leg.end_retried") == 1

@@ -107,6 +107,7 @@ class FakeCarrier:
         default_agent: AgentScript = AgentScript(),
         ring_delay_s: float = 0.5,
         cancel_latency_s: float = 0.0,
+        failing_ends: int = 0,
         recording_base: str = "https://recordings.example/",
         keep_log: bool = True,
     ) -> None:
@@ -115,6 +116,7 @@ class FakeCarrier:
         self.default_agent = default_agent
         self.ring_delay_s = ring_delay_s
         self.cancel_latency_s = cancel_latency_s
+        self.failing_ends = failing_ends  # this many cancel/hangup requests fail first
         self.recording_base = recording_base
         self.keep_log = keep_log
         self.live: dict[str, FakeLeg] = {}  # request_id -> leg not ended
@@ -177,6 +179,7 @@ class FakeCarrier:
     async def cancel(self, request_id: str) -> None:
         self.cancelled.append(request_id)
         await trio.sleep(self.cancel_latency_s)
+        self._maybe_fail("cancel")
         leg = self.live.get(request_id)
         if leg is None or leg.answered:
             return  # gone, or answered: Plivo cannot cancel an answered request (404)
@@ -187,12 +190,18 @@ class FakeCarrier:
             raise CarrierError("refusing to hang up an empty call id (it would end every call)")
         self.hung_up.append(call_id)
         await trio.sleep(self.cancel_latency_s)
+        self._maybe_fail("hangup")
         if call_id in self.leads:
             self._lead_leaves(self.leads[call_id])
             return
         leg = self._by_call_id.get(call_id)
         if leg is not None and leg.request_id in self.live:
             self._end_leg(leg, LegEndCause.HANGUP)
+
+    def _maybe_fail(self, what: str) -> None:
+        if self.failing_ends > 0:
+            self.failing_ends -= 1
+            raise CarrierError(f"{what} failed: carrier answered HTTP 503")
 
     async def redirect_lead(self, call_id: str, tracking_guid: str, target: LeadTarget) -> None:
         await trio.lowlevel.checkpoint()
