@@ -60,6 +60,12 @@ ACCEPT_DIGIT = "1"
 DECLINE_TEXT = "Thank you. Goodbye."
 
 
+def whisper_text(plantype: str, lead_phone: str) -> str:
+    """What an agent hears on answering: who is calling, and how to accept."""
+    spoken = " ".join(lead_phone)
+    return f"Incoming {plantype} call from {spoken}. Press 1 to accept, any other key to decline."
+
+
 @dataclass(frozen=True, slots=True)
 class Stray:
     """A leg to end at the carrier because nobody owns it any more."""
@@ -74,14 +80,13 @@ class Referee:
     __slots__ = (  # thousands live at once: no per-instance dict
         "_ivr_answered", "_on_lead_gone", "_recording_ready", "_voicemail_ready",
         "_winner_gone", "ctx", "ivr_choice", "ivr_decision", "ivr_menu", "lead_gone", "legs",
-        "race", "recording_url", "strays", "voicemail", "whisper_text", "winner", "won_at",
+        "race", "recording_url", "strays", "voicemail", "winner", "won_at",
     )
 
     def __init__(
-        self, ctx: CallContext, whisper_text: str, on_lead_gone: Callable[[], None]
+        self, ctx: CallContext, on_lead_gone: Callable[[], None]
     ) -> None:
         self.ctx = ctx
-        self.whisper_text = whisper_text
         self._on_lead_gone = on_lead_gone
         self.legs: dict[str, Leg] = {}
         self.race: TierRace | None = None
@@ -249,7 +254,9 @@ class Referee:
         if not live.agent.press1:
             return self._win(live)
         live.phase = LegPhase.WHISPERING
-        return Whisper(self.whisper_text, self.ctx.routing.accept_timeout_s)
+        call = self.ctx.call  # the plantype may have been chosen in the IVR
+        return Whisper(whisper_text(call.plantype, call.lead_phone),
+                       self.ctx.routing.accept_timeout_s)
 
     def _digits(self, event: LegDigits) -> Decision:
         live = self._live_leg(event.leg_id)

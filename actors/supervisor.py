@@ -82,19 +82,28 @@ def leg_state(leg: Leg) -> str:
     return "ringing" if leg.phase is LegPhase.RINGING else "dialling"
 
 
-def whisper_text(plantype: str, lead_phone: str) -> str:
-    """What an agent hears on answering: who is calling, and how to accept."""
-    spoken = " ".join(lead_phone)
-    return f"Incoming {plantype} call from {spoken}. Press 1 to accept, any other key to decline."
-
-
 class CallSupervisor:
     """Routes one lead call. Created by the service; ``run`` is its whole life."""
 
     __slots__ = (  # thousands live at once: no per-instance dict
-        "_connected_at", "_customer", "_ended_by_operator", "_inbox_recv", "_inbox_send",
-        "_initial_post_timeout_s", "_new_leg_id", "_outcomes", "_plan_ready", "_route_scope",
-        "_started", "campaign", "ctx", "finished", "outcome", "plan", "referee", "state",
+        "_connected_at",
+        "_customer",
+        "_ended_by_operator",
+        "_finished",
+        "_inbox_recv",
+        "_inbox_send",
+        "_initial_post_timeout_s",
+        "_new_leg_id",
+        "_outcomes",
+        "_plan_ready",
+        "_route_scope",
+        "_started",
+        "campaign",
+        "ctx",
+        "outcome",
+        "plan",
+        "referee",
+        "state",
         "tiers_tried",
     )
 
@@ -116,18 +125,23 @@ class CallSupervisor:
         self._initial_post_timeout_s = initial_post_timeout_s
         self._inbox_send, self._inbox_recv = open_mailbox()
         self._route_scope = trio.CancelScope()
-        self.referee = Referee(
-            ctx, whisper_text(ctx.call.plantype, ctx.call.lead_phone), self._lead_gone
-        )
+        self.referee = Referee(ctx, self._lead_gone)
         self.state = CallState.INITIAL_POST
         self.plan: RoutingPlan | None = None
         self._plan_ready = trio.Event()
         self.outcome: Outcome | None = None
-        self.finished = trio.Event()
+        self._finished: trio.Event | None = None  # made on first use (tests, operators)
         self.tiers_tried: list[int] = []
         self._started = trio.current_time()
         self._connected_at: float | None = None
         self._ended_by_operator = False
+
+    @property
+    def finished(self) -> trio.Event:
+        """Set once the outcome is recorded and handed to the outbox."""
+        if self._finished is None:
+            self._finished = trio.Event()
+        return self._finished
 
     @property
     def tracking_guid(self) -> str:
@@ -323,7 +337,6 @@ class CallSupervisor:
             self.ctx.event("call.redirected", to=choice.redirect_to)
             return False
         self.ctx.call = replace(self.ctx.call, plantype=choice.plantype)
-        referee.whisper_text = whisper_text(choice.plantype, self.ctx.call.lead_phone)
         await self._set_state(CallState.INITIAL_POST)
         return True
 

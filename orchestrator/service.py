@@ -16,6 +16,7 @@ finish, then cancel the rest — each still ends its legs and records its outcom
 from __future__ import annotations
 
 import contextlib
+import secrets
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -54,6 +55,12 @@ RECENT_CALLS_KEPT = 10_000
 OUTBOX_DRAIN_S = 5.0
 #: Finished calls kept for the operator's live page (``web/live.py``), newest last.
 FINISHED_KEPT = 50
+
+
+def new_leg_id() -> str:
+    """A leg id: 64 random bits in hex. Legs are many (and each id is in every callback URL
+    and log line of its leg), so shorter than a UUID; collisions are out of reach."""
+    return secrets.token_hex(8)
 
 
 def new_id() -> str:
@@ -198,7 +205,7 @@ class Orchestrator:
             keep_ending=self._keep_ending,
         )
         sup = CallSupervisor(
-            ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_id,
+            ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_leg_id,
             initial_post_timeout_s=self.settings.routing.initial_post_timeout_s,
         )
         self._calls[guid] = sup
