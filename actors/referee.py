@@ -5,7 +5,7 @@ Every carrier event of a call passes through :meth:`Referee.handle` in arrival o
 That is what makes "the first accept wins" atomic — two agents pressing 1 in the same instant
 are two events in the mailbox; the first one handled wins, the second is told the call was
 taken — and it is why no decision here does I/O. Carrier work the referee wants done (end a
-stray leg) is queued in :attr:`Referee.strays` for the dispatcher to perform.
+stray leg) is queued for the dispatcher to perform (:meth:`Referee.take_strays`).
 
 Peers get this wrong in known ways (mod_callcenter's "zombie" legs still ringing after the call
 was taken, Asterisk ringall's double accept); the rules here answer each of them:
@@ -78,9 +78,23 @@ class Referee:
     """Routing state of one call. See the module docstring for the rules."""
 
     __slots__ = (  # thousands live at once: no per-instance dict
-        "_ivr_answered", "_on_lead_gone", "_recording_ready", "_voicemail_ready",
-        "_winner_gone", "ctx", "ivr_choice", "ivr_decision", "ivr_menu", "lead_gone", "legs",
-        "race", "recording_url", "strays", "voicemail", "winner", "won_at",
+        "_ivr_answered",
+        "_on_lead_gone",
+        "_recording_ready",
+        "_strays",
+        "_voicemail_ready",
+        "_winner_gone",
+        "ctx",
+        "ivr_choice",
+        "ivr_decision",
+        "ivr_menu",
+        "lead_gone",
+        "legs",
+        "race",
+        "recording_url",
+        "voicemail",
+        "winner",
+        "won_at",
     )
 
     def __init__(
@@ -102,7 +116,7 @@ class Referee:
         self.ivr_menu: IvrMenu | None = None  # set by the supervisor while it asks
         self.ivr_choice: IvrChoice | None = None
         self.ivr_decision: Decision | None = None
-        self.strays: list[Stray] = []
+        self._strays: list[Stray] | None = None  # rare: made on first use
 
     # Events a call may never need are made on first use: a live call holds thousands of
     # siblings, and each trio.Event costs a few hundred bytes.
@@ -203,6 +217,11 @@ class Referee:
                        redirect_to=choice.redirect_to or None)
         self.ivr_answered.set()
         return decision
+
+    def take_strays(self) -> list[Stray]:
+        """The legs to end at the carrier since the last call (the dispatcher ends them)."""
+        strays, self._strays = self._strays, None
+        return strays or []
 
     def released(self, leg_id: str) -> None:
         """The carrier released this leg because our answer came too late."""
@@ -331,6 +350,8 @@ class Referee:
 
     def _stray(self, request_id: str, call_id: str, *, why: str) -> None:
         if request_id or call_id:
-            self.strays.append(Stray(request_id, call_id))
+            if self._strays is None:
+                self._strays = []
+            self._strays.append(Stray(request_id, call_id))
             self.ctx.event("leg.stray_ended", request_id=request_id, call_id=call_id, why=why,
                            level="warning")

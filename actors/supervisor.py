@@ -251,9 +251,8 @@ class CallSupervisor:
                 decision = self.referee.handle(event)
                 if slot is not None:
                     slot.put(decision if decision is not None else Release())
-                for stray in self.referee.strays:
+                for stray in self.referee.take_strays():
                     nursery.start_soon(self._end_stray, stray.request_id, stray.call_id)
-                self.referee.strays.clear()
                 await self.ctx.flush()
 
     async def _end_stray(self, request_id: str, call_id: str) -> None:
