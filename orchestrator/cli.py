@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
 import trio
@@ -166,11 +167,20 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo batch on embedded defaults; exit 0 only if every call went as expected."""
+    from rich.console import Console
+
     from orchestrator.demo.options import options_from_args
     from orchestrator.demo.runner import run_demo as run_demo_batch  # the whole service
 
+    options = options_from_args(args)
+    # Piped (`orchestrator demo | orchestrator tail`): the JSON log lines go to stdout as they
+    # happen, and the summary to stderr, so the reader gets the service's log.
+    piped = not sys.stdout.isatty()
+    run = partial(run_demo_batch, options,
+                  console=Console(stderr=True) if piped else None,
+                  log_stream=sys.stdout.buffer if piped else None)
     try:
-        result = trio.run(run_demo_batch, options_from_args(args))
+        result = trio.run(run)
     except KeyboardInterrupt:  # a second Ctrl-C while stopping
         return EXIT_INTERRUPTED
     return result.exit_code

@@ -27,6 +27,7 @@ from orchestrator.demo.runner import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Tee,
     exit_status,
     prepare_output,
     run_demo,
@@ -290,9 +291,10 @@ class TestDemoRun:
         console, out = _recording_console()
         progress, _ = _recording_console()
         logging_before = structlog.get_config()
+        piped = io.BytesIO()  # `orchestrator demo | orchestrator tail`: the log on stdout too
         result = await run_demo(
             DemoOptions(calls=12, rate=10.0, output=tmp_path / "demo"),
-            console=console, progress_console=progress,
+            console=console, progress_console=progress, log_stream=piped,
         )
         assert result.problems == ()
         assert result.exit_code == EXIT_OK
@@ -324,6 +326,7 @@ class TestDemoRun:
         finished = [json.loads(x) for x in lines if b'"call.finished"' in x]
         assert sorted(f["tracking_guid"] for f in finished) == sorted(posts)
         assert any(b'"sim.call.placed"' in x for x in lines)  # the simulator logs there too
+        assert piped.getvalue().splitlines() == lines  # the pipe got every line as well
 
         assert result.live_calls == ()
         text = out.getvalue()
@@ -350,3 +353,19 @@ class TestDemoRun:
         assert "What went wrong" in text
         assert expected in text
         assert "FAILED: 0/1 calls as expected" in text
+
+
+class TestTee:
+    def test_a_reader_leaving_the_pipe_keeps_the_file_complete(self) -> None:
+        """`orchestrator demo | head`: once the pipe breaks it is dropped; the file has all."""
+
+        class Broken(io.BytesIO):
+            def write(self, data: bytes) -> int:  # type: ignore[override]
+                raise BrokenPipeError
+
+        file = io.BytesIO()
+        tee = Tee(file, Broken())
+        tee.write(b"one\n")
+        tee.flush()
+        tee.write(b"two\n")
+        assert file.getvalue() == b"one\ntwo\n"

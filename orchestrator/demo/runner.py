@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import structlog
 import trio
@@ -159,6 +159,32 @@ def prepare_output(output: Path) -> tuple[Path, Path]:
     return output / LOG_FILE, db_path
 
 
+class Tee:
+    """A binary sink writing to the log file and to a pipe; a pipe whose reader has gone
+    (``| head``) is dropped, the file keeps everything."""
+
+    def __init__(self, file: BinaryIO, pipe: BinaryIO) -> None:
+        self._file = file
+        self._pipe: BinaryIO | None = pipe
+
+    def write(self, data: bytes) -> int:
+        self._file.write(data)
+        self._to_pipe(lambda pipe: pipe.write(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._file.flush()
+        self._to_pipe(lambda pipe: pipe.flush())
+
+    def _to_pipe(self, action: Callable[[BinaryIO], object]) -> None:
+        if self._pipe is None:
+            return
+        try:
+            action(self._pipe)
+        except (BrokenPipeError, ValueError):  # reader gone / pipe closed
+            self._pipe = None
+
+
 def _open_log(path: Path) -> BinaryIO:
     return path.open("wb")
 
@@ -254,6 +280,7 @@ async def run_demo(
     console: Console | None = None,
     progress_console: Console | None = None,
     scenarios: Sequence[Scenario] = SCENARIOS,
+    log_stream: BinaryIO | None = None,
 ) -> DemoResult:
     """Run the demo (see the module docstring) and print its summary.
 
@@ -262,6 +289,8 @@ async def run_demo(
         console: where the summary goes (default: stdout).
         progress_console: where the live progress goes (default: stderr).
         scenarios: the scenario table (default: :data:`~orchestrator.demo.scenarios.SCENARIOS`).
+        log_stream: also write every JSON log line here (``orchestrator demo | orchestrator
+            tail``: stdout when it is a pipe), besides the log file.
 
     Returns:
         The :class:`DemoResult`; its ``exit_code`` is 0 only when every call got the outcome
@@ -275,7 +304,9 @@ async def run_demo(
                    scenarios)
     log_file = await trio.to_thread.run_sync(_open_log, log_path)
     try:
-        with logging_to(log_file, options.log_level):
+        # structlog only calls write() and flush() on its sink: a Tee serves as a BinaryIO
+        sink = cast("BinaryIO", Tee(log_file, log_stream)) if log_stream else log_file
+        with logging_to(sink, options.log_level):
             await _drive(options, db_path, batch, progress_console)
     finally:
         log_file.close()
