@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import structlog
 import trio
@@ -190,10 +190,3 @@ def redacted(url: str) -> str:
         return url
     user = creds.split(":", 1)[0]
     return f"{scheme}{sep}{user}:***@{host}"
-
-
-def with_public_url(settings: Settings, port: int) -> Settings:
-    """``settings`` listening on 127.0.0.1:``port`` and reachable there (tests, the demo)."""
-    server = replace(settings.server, bind=f"127.0.0.1:{port}",
-                     public_url=f"http://127.0.0.1:{port}")
-    return replace(settings, server=server)
