@@ -9,7 +9,7 @@ stream that shows a call ringing, connected and then finished.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -20,18 +20,16 @@ import orjson
 import pytest
 import trio
 
-from orchestrator.config import OperatorSettings, RoutingSettings, ServerSettings
+from orchestrator.config import RoutingSettings, ServerSettings
 from orchestrator.server import serve_http
 from orchestrator.simulator import AgentScript, LeadScript
-from orchestrator.wiring import ServiceHandle, run_service
-from store import open_store
 from tests.e2e_support import (
     E2E,
     E2E_ROUTING,
     WAIT_S,
-    CustomerEndpoint,
     PlanReply,
     e2e_settings,
+    open_e2e,
 )
 from web.app import create_app
 from web.live import (
@@ -409,38 +407,14 @@ ONE_AGENT_PLAN = {
 }
 
 
-@asynccontextmanager
-async def open_live_service(
+def open_live_service(
     tmp_path: Path, *, time_scale: float = 0.025, routing: RoutingSettings = E2E_ROUTING,
     deadline_s: float = 60.0,
-) -> AsyncIterator[E2E]:
+) -> AbstractAsyncContextManager[E2E]:
     """The whole service (simulator carrier, SQLite) with operator token :data:`TOKEN` and a
-    test customer, as ``tests.e2e_support.open_e2e`` runs it; the carrier is quiet at the end."""
-    db_url = f"sqlite:///{tmp_path / 'live.db'}"
-    customer = CustomerEndpoint()
-    with trio.fail_after(deadline_s):
-        async with trio.open_nursery() as nursery:
-            stop = trio.Event()
-            try:
-                customer_url: str = await nursery.start(customer.run)
-                settings = e2e_settings(db_url, customer_url, time_scale=time_scale,
-                                        routing=routing)
-                settings = replace(settings, operator=OperatorSettings(token=TOKEN))
-                handle: ServiceHandle = await nursery.start(
-                    partial(run_service, settings, stop=stop)
-                )
-                customer.service_url = settings.server.public_url
-                reader = open_store(db_url)
-                try:
-                    async with httpx.AsyncClient(timeout=10) as http:
-                        harness = E2E(settings, handle, customer, http, reader)
-                        yield harness
-                        await harness.assert_quiet()
-                finally:
-                    reader.close()
-            finally:
-                stop.set()
-                customer.stop()
+    test customer; the carrier is quiet at the end (``tests.e2e_support.open_e2e``)."""
+    return open_e2e(tmp_path, time_scale=time_scale, routing=routing, deadline_s=deadline_s,
+                    operator_token=TOKEN)
 
 
 def leg_states(snapshot: Mapping[str, Any], guid: str) -> list[str]:
