@@ -17,6 +17,7 @@ import structlog
 import trio
 
 from orchestrator.errors import CarrierError
+from orchestrator.messages import Decision
 from orchestrator.model import LegResult, PlanAgent
 from orchestrator.ports import LegRequest
 from orchestrator.records import LegStarted, LegUpdated
@@ -54,6 +55,10 @@ class Leg:
     ending: bool = False  # someone is ending it at the carrier now
     started_at: float = 0.0  # trio clock
     answered_at: float | None = None  # trio clock
+    #: What the carrier was told when this leg answered / pressed keys: a carrier retry of
+    #: the same request (its first copy timed out on the read) gets the same answer again.
+    answer_reply: Decision | None = None
+    digits_reply: Decision | None = None
 
     @property
     def over(self) -> bool:

@@ -12,6 +12,9 @@ was taken, Asterisk ringall's double accept); the rules here answer each of them
 
 - a leg that answers after the winner was chosen, or after its tier or the call was given up, is
   told "taken" and hung up (:data:`TAKEN_TEXT` then hang-up), never bridged;
+- a leg's answer and its key press are each decided once: a carrier retry of the same request
+  (its first copy timed out on the read) gets the decision the first copy got — the winner is
+  told to join the room again, never "taken";
 - a leg we no longer know that rings or answers (its actor already ended it, or the call is
   over) is ended again at the carrier;
 - winning decides the tier, which then ends every other leg at once.
@@ -223,9 +226,13 @@ class Referee:
         strays, self._strays = self._strays, None
         return strays or []
 
-    def released(self, leg_id: str) -> None:
+    def released(self, event: LegAnswered | LegDigits) -> None:
         """The carrier released this leg because our answer came too late."""
-        leg = self.legs.get(leg_id)
+        leg = self.legs.get(event.leg_id)
+        if leg is not None and isinstance(event, LegAnswered) and leg.answer_reply is None:
+            leg.answer_reply = Release()
+        elif leg is not None and isinstance(event, LegDigits) and leg.digits_reply is None:
+            leg.digits_reply = Release()
         if leg is not None and not leg.won:
             with structlog.contextvars.bound_contextvars(
                 leg_id=leg.leg_id, agent_id=leg.agent.agent_id, tier=leg.tier
@@ -255,6 +262,15 @@ class Referee:
 
     def _answered(self, event: LegAnswered) -> Decision:
         leg = self.legs.get(event.leg_id)
+        if leg is None:
+            return self._answered_once(event, None)
+        if leg.answer_reply is None:
+            leg.answer_reply = self._answered_once(event, leg)
+        else:
+            self.ctx.event("leg.answer_repeated", level="debug")
+        return leg.answer_reply
+
+    def _answered_once(self, event: LegAnswered, leg: Leg | None) -> Decision:
         if leg is not None:
             leg.call_id = event.call_id or leg.call_id
         live = self._live_leg(event.leg_id)
@@ -278,6 +294,16 @@ class Referee:
                        self.ctx.routing.accept_timeout_s)
 
     def _digits(self, event: LegDigits) -> Decision:
+        leg = self.legs.get(event.leg_id)
+        if leg is None:
+            return self._digits_once(event)
+        if leg.digits_reply is None:
+            leg.digits_reply = self._digits_once(event)
+        else:
+            self.ctx.event("leg.digits_repeated", digits=event.digits, level="debug")
+        return leg.digits_reply
+
+    def _digits_once(self, event: LegDigits) -> Decision:
         live = self._live_leg(event.leg_id)
         if live is None or live.phase is not LegPhase.WHISPERING:
             leg = self.legs.get(event.leg_id)

@@ -90,6 +90,7 @@ class CallSupervisor:
         "_customer",
         "_ended_by_operator",
         "_finished",
+        "_forwarded",
         "_inbox_recv",
         "_inbox_send",
         "_initial_post_timeout_s",
@@ -135,6 +136,7 @@ class CallSupervisor:
         self._started = trio.current_time()
         self._connected_at: float | None = None
         self._ended_by_operator = False
+        self._forwarded = False  # the IVR forwarded the lead: nothing left to route
 
     @property
     def finished(self) -> trio.Event:
@@ -242,7 +244,7 @@ class CallSupervisor:
                 late = slot is not None and slot.abandoned
                 if late and isinstance(event, LegAnswered | LegDigits):
                     # The carrier was already told to release this agent: never a winner.
-                    self.referee.released(event.leg_id)
+                    self.referee.released(event)
                     continue
                 if late and isinstance(event, IvrAnswered):
                     # The carrier already put the lead in the room: as if they kept silent.
@@ -267,7 +269,10 @@ class CallSupervisor:
                                call_id=call_id, level="error")
 
     def _lead_gone(self) -> None:
-        """The lead hung up. Before a winner: stop routing at once (every leg ends)."""
+        """The lead hung up. Before a winner: stop routing at once (every leg ends). A lead the
+        IVR forwarded is not routed any more: its reduced Step 1 still goes out, once."""
+        if self._forwarded:
+            return
         if self.state in (CallState.IVR, CallState.INITIAL_POST, CallState.WAITING_PLAN,
                           CallState.DIALLING):
             self._route_scope.cancel(reason="lead hung up")
@@ -333,6 +338,7 @@ class CallSupervisor:
             self.ctx.event("ivr.timed_out", after_s=limit, level="warning")
             return True
         if choice.redirect_to:
+            self._forwarded = True
             self.ctx.event("call.redirected", to=choice.redirect_to)
             return False
         self.ctx.call = replace(self.ctx.call, plantype=choice.plantype)

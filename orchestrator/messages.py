@@ -159,6 +159,9 @@ Decision = Whisper | Connect | Release | JoinRoom | Forward
 
 #: Said to an agent who answers or accepts after another agent took the call.
 TAKEN_TEXT = "Sorry, this call was taken by another agent. Goodbye."
+#: Said to a lead whose request arrives for a call that is already over (a late carrier retry
+#: of the IVR answer): nobody would route them from a hold room any more.
+LEAD_UNAVAILABLE_TEXT = "Sorry, we cannot take your call right now. Please call again. Goodbye."
 
 
 class LeadTarget(StrEnum):

@@ -16,6 +16,7 @@ from typing import TypeVar
 from email_validator import EmailNotValidError, validate_email
 
 from orchestrator.errors import Problem
+from orchestrator.ids import GUID_PATTERN
 from orchestrator.numbers import to_nanp10
 
 #: Longest agent name (API doc: FullName text, len 100).
@@ -33,7 +34,6 @@ _T = TypeVar("_T")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
 # What may surround the digits of a phone number: "+1 (949) 265-1111", "949.265.1111".
 _PHONE_TEXT = re.compile(r"[0-9+().\-/ ]*")
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _SHOWN_MAX = 40
 
 
@@ -119,7 +119,7 @@ def tracking_guid(text: str) -> str:
     if not text:
         raise Invalid("required: the call's TrackingGUID as sent in Step 1")
     lowered = text.lower()
-    if not _UUID.fullmatch(lowered):
+    if not GUID_PATTERN.fullmatch(lowered):
         raise Invalid(f"must be a 36-character UUID (8-4-4-4-12 hex digits), got {shown(text)}")
     return lowered
 

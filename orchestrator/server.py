@@ -18,7 +18,7 @@ Wiring, for example::
 from __future__ import annotations
 
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 import trio
@@ -27,6 +27,10 @@ from hypercorn.trio import serve
 
 from orchestrator.config import ServerSettings
 from web.guard import install_connection_guard
+from web.http_hygiene import RequestHygiene
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
 
 logger = structlog.get_logger()
 
@@ -62,14 +66,18 @@ async def serve_http(
         within ``drain_s`` or are cancelled; the function returns once every connection ended.
 
     Error handling:
-        Installs the hypercorn #225 guard first (:mod:`web.guard`), so an error in one
-        connection is logged (``http.connection_crashed``) and never ends the Trio run; raises
-        ``GuardInstallError`` if hypercorn's internals moved, and ``OSError`` if the bind fails.
+        Installs the hypercorn guards first (:mod:`web.guard`), so an error in one connection
+        is logged (``http.connection_crashed``) and never ends the Trio run, and serves the app
+        behind :class:`web.http_hygiene.RequestHygiene` (no malformed request reaches a route
+        as a crash or stalls its connection); raises ``GuardInstallError`` if hypercorn's
+        internals moved, and ``OSError`` if the bind fails.
     """
     install_connection_guard()
     config = hypercorn_config(settings)
     status = _LoggingStatus(task_status, drain_s=settings.drain_s)
-    await serve(app, config, shutdown_trigger=shutdown_event.wait, task_status=status)
+    # RequestHygiene speaks ASGI on plain mappings; hypercorn's types are TypedDicts
+    hygienic = cast("ASGIFramework", RequestHygiene(app))
+    await serve(hygienic, config, shutdown_trigger=shutdown_event.wait, task_status=status)
     logger.info("http.stopped")
 
 

@@ -16,9 +16,7 @@ finish, then cancel the rest — each still ends its legs and records its outcom
 from __future__ import annotations
 
 import contextlib
-import secrets
 import time
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
@@ -30,13 +28,16 @@ from actors.outbox import OutboxDeliverer
 from actors.supervisor import CallSupervisor
 from orchestrator.config import Settings
 from orchestrator.errors import CallNotFound, CarrierError, PlanConflict
+from orchestrator.ids import new_leg_id, new_tracking_guid
 from orchestrator.messages import (
+    LEAD_UNAVAILABLE_TEXT,
     TAKEN_TEXT,
     CarrierEvent,
     Decision,
     InboundAccepted,
     InboundRejected,
     InboundResult,
+    IvrAnswered,
     LeadHungUp,
     LegAnswered,
     LegDigits,
@@ -57,16 +58,6 @@ OUTBOX_DRAIN_S = 5.0
 FINISHED_KEPT = 50
 
 
-def new_leg_id() -> str:
-    """A leg id: 64 random bits in hex. Legs are many (and each id is in every callback URL
-    and log line of its leg), so shorter than a UUID; collisions are out of reach."""
-    return secrets.token_hex(8)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 class Orchestrator:
     """Registry and nursery of live calls. See the module docstring."""
 
@@ -80,7 +71,7 @@ class Orchestrator:
         lookup: CallLookup | None = None,
         outcomes: OutboxDeliverer | None = None,
         now: Callable[[], float] = time.time,
-        new_guid: Callable[[], str] = new_id,
+        new_guid: Callable[[], str] = new_tracking_guid,
         referrals: ReferralBook | None = None,
     ) -> None:
         self.settings = settings
@@ -237,7 +228,8 @@ class Orchestrator:
         """Route a carrier event to its call; return the decision for answer/digit events.
 
         An event for a call that is over: an agent's answer is told "taken" (and hung up by the
-        carrier), a ringing leg is cancelled — no agent phone rings for a call that is gone.
+        carrier), a ringing leg is cancelled — no agent phone rings for a call that is gone; a
+        lead's late IVR answer is apologised to and hung up, never put in a hold room.
         """
         guid = event.tracking_guid
         if not guid and isinstance(event, LeadHungUp):
@@ -251,6 +243,8 @@ class Orchestrator:
             self._nursery.start_soon(self._cancel_stray, event.request_id)
         if isinstance(event, LegAnswered | LegDigits):
             return Release(TAKEN_TEXT)
+        if isinstance(event, IvrAnswered):
+            return Release(LEAD_UNAVAILABLE_TEXT)  # never a hold room nobody routes
         return None
 
     def _keep_ending(self, request_id: str, call_id: str) -> None:

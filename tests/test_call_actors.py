@@ -12,9 +12,10 @@ import trio
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
+from actors.referee import DECLINE_TEXT
 from orchestrator.carriers.fake import AgentScript, LeadScript
 from orchestrator.errors import PlanConflict
-from orchestrator.messages import RecordingReady
+from orchestrator.messages import Connect, LegAnswered, LegDigits, RecordingReady, Release, Whisper
 from orchestrator.model import LegResult, OutcomeKind
 from orchestrator.records import CallFinished, LegStarted, LegUpdated, PlanAccepted
 from tests.call_harness import CAMPAIGN_NUMBER, LEAD_PHONE, agent, harness, plan_for
@@ -408,3 +409,59 @@ class TestCarrierFailures:
         assert events.count("leg.end_failed") == 1
         assert events.count("leg.end_retry_failed") == 1
         assert events.count("leg.end_retried") == 1
+
+
+class TestCarrierRetries:
+    """A carrier retry of an answer or key-press request (its first copy timed out on the read)
+    gets the decision the first copy got."""
+
+    async def test_a_replayed_press_of_the_winner_joins_the_room_again(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        async with harness({ANTHONY: ACCEPTS}) as h:
+            sup = await h.call(LeadScript(), agent(1, ANTHONY))
+            await trio.sleep(5.0)  # Anthony pressed 1 at 3.5 and is talking
+            leg_id = h.leg_of(ANTHONY)
+            replay = LegDigits(sup.tracking_guid, leg_id, call_id="agent-call", digits="1")
+            decision = await h.orchestrator.deliver(replay)
+            assert decision == Connect(room=sup.tracking_guid)
+            assert sup.referee.winner is not None
+            assert sup.referee.winner.leg_id == leg_id
+            await h.settle(sup)
+            assert outcome_fields(h.customer)["Agent1ID"] == "1"
+
+    async def test_a_replayed_answer_of_the_override_winner_joins_the_room_again(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        async with harness({ANTHONY: AgentScript(answer_after_s=1.0)}) as h:
+            sup = await h.call(LeadScript(), agent(1, ANTHONY, press1=False))
+            await trio.sleep(3.0)
+            replay = LegAnswered(sup.tracking_guid, h.leg_of(ANTHONY), call_id="agent-call")
+            assert await h.orchestrator.deliver(replay) == Connect(room=sup.tracking_guid)
+            await h.settle(sup)
+            assert outcome_fields(h.customer)["Agent1ID"] == "1"
+
+    async def test_a_replayed_answer_during_the_whisper_whispers_again(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        slow = AgentScript(answer_after_s=1.0, press="1", press_after_s=6.0)
+        async with harness({ANTHONY: slow}) as h:
+            sup = await h.call(LeadScript(), agent(1, ANTHONY))
+            await trio.sleep(3.0)  # answered at 1.5, whispering until it presses at 7.5
+            replay = LegAnswered(sup.tracking_guid, h.leg_of(ANTHONY), call_id="agent-call")
+            decision = await h.orchestrator.deliver(replay)
+            assert isinstance(decision, Whisper)
+            assert "Press 1 to accept" in decision.text
+            await h.settle(sup)
+            assert outcome_fields(h.customer)["Agent1ID"] == "1"  # the first answer still counts
+
+    async def test_a_replayed_decline_is_declined_again(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        declines = AgentScript(answer_after_s=1.0, press="2", press_after_s=1.0)
+        async with harness({ANTHONY: declines, ERIN: SILENT}) as h:
+            sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1), agent(2, ERIN, 1, 2))
+            await trio.sleep(4.0)
+            replay = LegDigits(sup.tracking_guid, h.leg_of(ANTHONY), call_id="c", digits="2")
+            assert await h.orchestrator.deliver(replay) == Release(DECLINE_TEXT)
+            await h.settle(sup)

@@ -498,3 +498,43 @@ class TestNoAgents:
                             ["plan.received", "call.voicemail", "call.voicemail_recorded"])
             voicemail = next(e for e in call.events if e.event == "call.voicemail")
             assert json.loads(voicemail.detail) == {"reason": "no_agents"}
+
+
+class TestCarrierRetries:
+    """A carrier retry of the winner's request (its first copy timed out on the read) gets the
+    winner's answer again, over real HTTP: the agent stays in the room."""
+
+    @pytest.mark.parametrize("press1", [True, False])
+    async def test_replayed_request_of_the_winner_joins_the_room_again(
+        self, tmp_path: Path, press1: bool
+    ) -> None:
+        plan = {"Agent1ID": "4242", "Agent1Group": "1", "Agent1Phone": ANTHONY,
+                "Agent1Press1": "1" if press1 else "0"}
+        async with open_e2e(tmp_path) as e2e:
+            e2e.customer.answer(LEAD, PlanReply(plan, mode="sync"))
+            # a simulated 160 s talk is 4 s of real time: the replay lands while they talk
+            script = AgentScript(answer_after_s=1.0, press="1" if press1 else None, talk_s=160.0)
+            e2e.script_agent(ANTHONY, script)
+            e2e.place_call(LEAD, LeadScript(talk_s=200.0))
+            step1 = await e2e.customer.step1_for(LEAD)
+            guid = step1.tracking_guid
+            with trio.fail_after(WAIT_S):
+                await e2e.sim.log.wait_for(
+                    lambda: any(e.kind is EventKind.CONFERENCE_JOINED
+                                for e in e2e.sim.history(ANTHONY))
+                )
+            agent_call = e2e.sim_event(ANTHONY, EventKind.CALL_ANSWERED).call_uuid
+            live = e2e.service.orchestrator.call(guid)
+            assert live is not None
+            (leg,) = live.referee.legs.values()
+            route = "digits" if press1 else "answer"
+            form = {"CallUUID": agent_call, "Direction": "outbound", "CallStatus": "in-progress"}
+            if press1:
+                form["Digits"] = "1"
+            replay = e2e.signed(f"/plivo/leg/{route}?call={guid}&leg={leg.leg_id}", form)
+            response = await e2e.send(replay)
+            assert response.status_code == 200
+            assert conference_room(response.text) == guid
+            assert "taken" not in response.text
+            _, outcome = await e2e.outcome_of(LEAD)
+            assert outcome.form["Agent1ID"] == "4242"

@@ -15,9 +15,10 @@ from orchestrator.carriers.plivo.urls import CallbackUrls
 from orchestrator.carriers.plivo.xml import forward_xml, ivr_xml
 from orchestrator.errors import Problem
 from orchestrator.ivr import IvrChoice, IvrMenu, choose, parse_menu
-from orchestrator.messages import Forward
+from orchestrator.messages import LEAD_UNAVAILABLE_TEXT, Forward, IvrAnswered, Release
 from orchestrator.model import OutcomeKind
 from tests.call_harness import SETTINGS, agent, harness, plan_for
+from tests.fakes import FakeCustomer
 
 MENU = IvrMenu(
     prompt="Press 1 for a purchase, 2 for a refinance, 0 for our office.",
@@ -141,3 +142,26 @@ class TestCallPaths:
             assert h.carrier.originated == []
             ((_, posted, _),) = h.customer.outcome_posts
             assert posted["Agent1ID"] == "999999"
+
+    async def test_a_replayed_answer_to_the_question_gets_the_same_decision(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """Plivo retries the IVR action whose first copy timed out on the read: the lead who
+        chose the office is forwarded again, never routed. Step 1 goes out once, even though
+        the forwarded lead's call ends while it is in flight."""
+        slow_step1 = FakeCustomer(initial_delay_s=2.0)  # the call lives on meanwhile
+        async with harness(settings=IVR_SETTINGS, customer=slow_step1) as h:
+            sup = await h.call(LeadScript(ivr_press="0", ivr_after_s=3.0), send_plan=False)
+            await trio.sleep(3.5)
+            replay = IvrAnswered(sup.tracking_guid, call_id="lead-1", digits="0")
+            assert await h.orchestrator.deliver(replay) == Forward("8005550199",
+                                                                   caller_id="8005550100")
+            other_key = IvrAnswered(sup.tracking_guid, call_id="lead-1", digits="1")
+            assert await h.orchestrator.deliver(other_key) == Forward("8005550199",
+                                                                      caller_id="8005550100")
+            await h.settle(sup)
+            assert len(h.customer.initial_posts) == 1
+            assert h.carrier.originated == []
+            late = await h.orchestrator.deliver(replay)  # the call is over now
+            assert isinstance(late, Release)
+            assert late.text == LEAD_UNAVAILABLE_TEXT

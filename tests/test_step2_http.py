@@ -24,14 +24,6 @@ from orchestrator.errors import CallNotFound, PlanConflict
 from orchestrator.model import RoutingPlan
 from orchestrator.server import serve_http
 from web.app import create_app
-from web.step2 import (
-    BodyError,
-    body_kind,
-    fields_from_json,
-    fields_from_pairs,
-    merge_fields,
-    tracking_guid_of,
-)
 
 TIMEOUT = 10.0
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -343,51 +335,3 @@ class TestCallState:
         assert "different plan" in second.json()["error"]
         assert service.plans[GUID].tiers[0].number == 1
         assert len(service.plans[GUID].tiers) == 1  # the first plan stays in effect
-
-
-class TestFieldCollection:
-    """The pure helpers that flatten a request into ``dict[str, list[str]]``."""
-
-    def test_pairs_keep_repeated_keys_in_order(self) -> None:
-        pairs = [("AgentID", "1"), ("TrackingGUID", GUID), ("AgentID", "2")]
-        assert fields_from_pairs(pairs) == {"AgentID": ["1", "2"], "TrackingGUID": [GUID]}
-
-    def test_json_scalars_are_stringified_and_arrays_kept(self) -> None:
-        body = b'{"a": 1, "b": true, "c": false, "d": null, "e": 2.0, "f": 2.5, "g": [1, "x"]}'
-        assert fields_from_json(body) == {
-            "a": ["1"],
-            "b": ["1"],
-            "c": ["0"],
-            "d": [""],
-            "e": ["2"],
-            "f": ["2.5"],
-            "g": ["1", "x"],
-        }
-
-    @pytest.mark.parametrize("body", [b"nope", b'"text"', b'{"a": [[1]]}', b"  "])
-    def test_json_problems_raise_body_error(self, body: bytes) -> None:
-        with pytest.raises(BodyError):
-            fields_from_json(body)
-
-    @pytest.mark.parametrize(
-        ("mimetype", "kind"),
-        [
-            ("", "none"),
-            ("application/x-www-form-urlencoded", "form"),
-            ("multipart/form-data", "form"),
-            ("application/json", "json"),
-            ("application/vnd.api+json", "json"),
-        ],
-    )
-    def test_body_kind(self, mimetype: str, kind: str) -> None:
-        assert body_kind(mimetype) == kind
-
-    def test_unsupported_body_kind(self) -> None:
-        with pytest.raises(BodyError, match="text/xml"):
-            body_kind("text/xml")
-
-    def test_merge_and_tracking_guid(self) -> None:
-        merged = merge_fields({"TrackingGuid": [GUID]}, {"AgentID": ["1"], "TrackingGuid": ["x"]})
-        assert merged == {"TrackingGuid": [GUID, "x"], "AgentID": ["1"]}
-        assert tracking_guid_of(merged) == GUID
-        assert tracking_guid_of({"AgentID": ["1"]}) is None

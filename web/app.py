@@ -21,6 +21,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from orchestrator.config import Settings
+from web.fields import MAX_FORM_PARTS
 from web.health import create_health_blueprint
 from web.service import CallService
 from web.step2 import KeyCheck, create_step2_blueprint
@@ -81,6 +82,7 @@ def create_app(
     app = OrchestratorApp("orchestrator")
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
         # Unhandled errors become JSON 500s even under test, never re-raised into hypercorn.
         PROPAGATE_EXCEPTIONS=False,
         SETTINGS=settings,

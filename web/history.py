@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
@@ -48,6 +47,7 @@ from quart.typing import ResponseReturnValue
 
 from orchestrator.config import Settings
 from orchestrator.errors import Problem, StoreError
+from orchestrator.ids import canonical_guid
 from orchestrator.model import OutcomeKind
 from store.history import (
     AgentQuery,
@@ -58,6 +58,7 @@ from store.history import (
     parse_call_query,
 )
 from store.views import AgentActivity, AgentPage, CallPage, CallRecord, CallSummary, LegView
+from web.fields import BodyError, BodyTooLarge, read_fields
 from web.operator_auth import TOKEN_PARAM, require_operator_token
 
 logger = structlog.get_logger()
@@ -73,7 +74,6 @@ DEFAULT_REASON = "operator"
 MIN_SECRET = 6
 REDACTED = "***"
 
-_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 #: Columns of ``GET /calls`` rows (JSON keys and CSV header, in this order).
@@ -316,8 +316,8 @@ def tracking_guid_of(text: str) -> str:
     Raises:
         QueryRejected: not a UUID.
     """
-    guid = text.strip().lower()
-    if not _GUID.fullmatch(guid):
+    guid = canonical_guid(text)
+    if guid is None:
         raise QueryRejected([Problem("TrackingGUID", f"must be a UUID, got {text[:60]!r}")])
     return guid
 
@@ -403,15 +403,12 @@ def _negotiated(params: list[str]) -> str:
 
 
 async def _reason_values() -> list[str]:
-    """``reason`` from the query string, a form body or a JSON object body."""
-    values = request.args.getlist("reason")
-    if request.mimetype == JSON_TYPE:
-        body = await request.get_json(silent=True)
-        if isinstance(body, dict) and isinstance(body.get("reason"), str):
-            values.append(body["reason"])
-    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        values += (await request.form).getlist("reason")
-    return values
+    """``reason`` from the query string, a form body or a JSON object body.
+
+    Raises:
+        BodyError: the body cannot be read (:mod:`web.fields`).
+    """
+    return (await read_fields()).get("reason", [])
 
 
 def create_history_blueprint(
@@ -516,6 +513,8 @@ def create_history_blueprint(
             reason = hangup_reason(await _reason_values())
         except QueryRejected as exc:
             return _invalid(exc)
+        except BodyError as exc:
+            return {"error": str(exc)}, 413 if isinstance(exc, BodyTooLarge) else 400
         if calls.end_call(guid, reason=reason):
             logger.warning("operator.hangup_requested", tracking_guid=guid, reason=reason)
             return json_body({"status": "ending", "tracking_guid": guid}, 202)

@@ -44,7 +44,6 @@ from orchestrator.carriers.plivo.signature import (
     verify_v3,
 )
 from orchestrator.carriers.plivo.urls import (
-    CALL_PARAM,
     CONFERENCE_PATH,
     HOLD_MUSIC_PATH,
     IVR_PATH,
@@ -62,6 +61,7 @@ from orchestrator.carriers.plivo.urls import (
 from orchestrator.carriers.plivo.webhooks import (
     Route,
     WebhookInvalid,
+    call_guid,
     parse_event,
     parse_lead_answer,
 )
@@ -89,6 +89,7 @@ from orchestrator.messages import (
     LegDigits,
     Release,
 )
+from web.fields import BodyError, BodyTooLarge, Fields, query_fields, read_form
 
 logger = structlog.get_logger()
 
@@ -143,13 +144,22 @@ def create_plivo_blueprint(
     empty = empty_xml()
 
     async def incoming() -> _Incoming | None:
-        """The request's query and fields; ``None`` when its signature does not verify."""
-        query = request.args.to_dict()
+        """The request's query and fields; ``None`` when its signature does not verify (a
+        form that cannot be read cannot be verified either)."""
+        query = {key: values[0] for key, values in query_fields().items()}
+        signed: Fields | None = None
         if request.method == "POST":
-            form = await request.form
-            fields, signed = form.to_dict(), form.to_dict(flat=False)
+            try:
+                signed = await read_form()
+            except BodyError:
+                if carrier.verify_signatures:
+                    logger.warning("plivo.signature_rejected", method=request.method,
+                                   path=request.path, reason="unreadable form")
+                    return None
+                raise
+            fields = {key: values[0] for key, values in signed.items()}
         else:
-            fields, signed = query, None
+            fields = query
         if carrier.verify_signatures:
             url = public_request_url(
                 urls.public_url, request.path, request.query_string.decode("latin-1")
@@ -266,6 +276,11 @@ def create_plivo_blueprint(
         logger.warning("plivo.webhook_invalid", path=request.path, error=str(error))
         return {"error": str(error)}, 400
 
+    @bp.errorhandler(BodyError)
+    async def unreadable(error: BodyError) -> ResponseReturnValue:
+        logger.warning("plivo.webhook_invalid", path=request.path, error=str(error))
+        return {"error": str(error)}, 413 if isinstance(error, BodyTooLarge) else 400
+
     routes: list[tuple[str, str, Callable[[], Awaitable[ResponseReturnValue]]]] = [
         (LEAD_ANSWER_PATH, "lead_answer", lead_answer),
         (LEAD_ANSWER_PATH + "/", "lead_answer_slash", lead_answer),
@@ -288,7 +303,4 @@ def create_plivo_blueprint(
 
 
 def _call_id(got: _Incoming) -> str:
-    guid = got.query.get(CALL_PARAM, "").strip()
-    if not guid:
-        raise WebhookInvalid(f"missing required query parameter {CALL_PARAM!r}")
-    return guid
+    return call_guid(got.query, f"{request.path} URL")

@@ -49,19 +49,11 @@ from orchestrator.referrals import (
     requested_campaign,
     step2_key_problem,
 )
-from web.step2 import (
-    BodyError,
-    Fields,
-    body_kind,
-    fields_from_json,
-    fields_from_pairs,
-    merge_fields,
-)
+from web.fields import BodyError, BodyTooLarge, read_fields
 
 logger = structlog.get_logger()
 
 REFERRALS_PATH = "/referrals"
-_SUPPORTED = "application/x-www-form-urlencoded, multipart/form-data or application/json"
 
 
 class ReferralRecorder(Protocol):
@@ -79,27 +71,6 @@ def unauthorized(message: str) -> ResponseReturnValue:
 def _invalid(exc: ReferralRejected) -> ResponseReturnValue:
     problems = [p.as_dict() for p in exc.problems]
     return {"error": "invalid referral", "problems": problems}, 400
-
-
-async def _request_fields() -> Fields:
-    """Query string plus the body's fields (form or JSON).
-
-    Raises:
-        BodyError: the body cannot be read as fields.
-    """
-    query = fields_from_pairs(request.args.items(multi=True))
-    kind = body_kind(request.mimetype)
-    if kind == "form":
-        form = await request.form
-        return merge_fields(query, fields_from_pairs(form.items(multi=True)))
-    body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
-    if kind == "json":
-        if not body.strip():
-            raise BodyError("empty JSON body; send a JSON object of referral fields")
-        return merge_fields(query, fields_from_json(body))
-    if body.strip():
-        raise BodyError(f"request body without a Content-Type; send {_SUPPORTED}")
-    return query
 
 
 def _iso_utc(epoch_s: float) -> str:
@@ -124,10 +95,10 @@ def create_referrals_blueprint(
 
     async def register() -> ResponseReturnValue:
         try:
-            fields = await _request_fields()
+            fields = await read_fields()
         except BodyError as exc:
             logger.warning("referral.rejected", reason=str(exc), problems=0)
-            return {"error": str(exc)}, 400
+            return {"error": str(exc)}, 413 if isinstance(exc, BodyTooLarge) else 400
         try:
             name = requested_campaign(fields)
         except ReferralRejected as exc:

@@ -18,17 +18,14 @@ Answers:
   a live call of such a campaign without its API key (``X-Api-Key`` header or ``ApiKey``
   field); checked before validation, nothing changes (see :mod:`web.referrals`).
 
-The field collection (:func:`body_kind`, :func:`fields_from_pairs`, :func:`fields_from_json`,
-:func:`merge_fields`, :func:`tracking_guid_of`) is pure; only :func:`create_step2_blueprint`
-touches the request.
+The request is read by :mod:`web.fields` (the one request-decoding layer); this module only
+maps the outcome of parsing and submitting the plan to HTTP answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal
+from collections.abc import Callable, Mapping, Sequence
 
-import orjson
 import structlog
 from quart import Blueprint, request
 from quart.typing import ResponseReturnValue
@@ -36,131 +33,19 @@ from quart.typing import ResponseReturnValue
 from orchestrator.errors import CallNotFound, PlanConflict, PlanRejected
 from orchestrator.plan_parser import parse_routing_plan
 from orchestrator.referrals import API_KEY_CHALLENGE, API_KEY_HEADER
+from web.fields import BodyError, BodyTooLarge, first_value, read_fields
 from web.service import CallService
 
 logger = structlog.get_logger()
 
-Fields = dict[str, list[str]]
-BodyKind = Literal["none", "form", "json"]
-
 STEP2_PATHS = ("/responsecollect", "/responsecollect.aspx")
 #: (TrackingGUID as sent, X-Api-Key header, fields) -> the 401 message, or None to go on.
 KeyCheck = Callable[[str | None, str | None, Mapping[str, Sequence[str]]], str | None]
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_SUPPORTED = "application/x-www-form-urlencoded, multipart/form-data or application/json"
-
-
-class BodyError(ValueError):
-    """The request body cannot be turned into fields (HTTP 400); ``str()`` says why."""
-
-
-# --- pure field collection -------------------------------------------------------------------
-
-
-def body_kind(mimetype: str) -> BodyKind:
-    """How to read a POST body of this (lower-case, parameter-free) media type.
-
-    ``"none"`` means no ``Content-Type`` was sent: only an empty body is acceptable then.
-
-    Raises:
-        BodyError: an unsupported media type.
-    """
-    if not mimetype:
-        return "none"
-    if mimetype in _FORM_TYPES:
-        return "form"
-    if mimetype == "application/json" or (
-        mimetype.startswith("application/") and mimetype.endswith("+json")
-    ):
-        return "json"
-    raise BodyError(f"unsupported Content-Type {mimetype!r}; send {_SUPPORTED}")
-
-
-def fields_from_pairs(pairs: Iterable[tuple[str, str]]) -> Fields:
-    """Group ``(key, value)`` pairs by key, keeping repeated keys' values in order."""
-    fields: Fields = {}
-    for key, value in pairs:
-        fields.setdefault(key, []).append(value)
-    return fields
-
-
-def _scalar(field: str, value: object) -> str:
-    """A JSON scalar as the text a form would carry (``true`` → ``"1"``, ``null`` → ``""``)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # before int: bool is an int
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, str):
-        return value
-    raise BodyError(f"JSON field {field!r}: nested objects and arrays are not supported")
-
-
-def fields_from_json(body: bytes) -> Fields:
-    """Fields of a JSON object body: arrays stay lists, scalars are stringified.
-
-    Raises:
-        BodyError: not valid JSON, not an object, or a value nested too deep.
-    """
-    if not body.strip():
-        raise BodyError("empty JSON body; send a JSON object of Step 2 fields")
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BodyError(f"malformed JSON body: {exc}") from None
-    if not isinstance(data, dict):
-        raise BodyError(f"JSON body must be an object of fields, got {type(data).__name__}")
-    fields: Fields = {}
-    for key, value in data.items():
-        if isinstance(value, list):
-            fields[key] = [_scalar(key, item) for item in value]
-        else:
-            fields[key] = [_scalar(key, value)]
-    return fields
-
-
-def merge_fields(*sources: Mapping[str, Sequence[str]]) -> Fields:
-    """Concatenate several field sources (query string first, then body)."""
-    merged: Fields = {}
-    for source in sources:
-        for key, values in source.items():
-            merged.setdefault(key, []).extend(values)
-    return merged
 
 
 def tracking_guid_of(fields: Mapping[str, Sequence[str]]) -> str | None:
     """The TrackingGUID as sent (field name matched case-insensitively), for log lines."""
-    for key, values in fields.items():
-        if key.lower() == "trackingguid" and values:
-            return values[0]
-    return None
-
-
-# --- the route ---------------------------------------------------------------------------------
-
-
-async def _request_fields() -> Fields:
-    """Query string plus, on POST, the body's fields.
-
-    Raises:
-        BodyError: the body cannot be read as Step 2 fields.
-    """
-    query = fields_from_pairs(request.args.items(multi=True))
-    if request.method != "POST":
-        return query
-    kind = body_kind(request.mimetype)
-    if kind == "form":
-        form = await request.form
-        return merge_fields(query, fields_from_pairs(form.items(multi=True)))
-    body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
-    if kind == "json":
-        return merge_fields(query, fields_from_json(body))
-    if body.strip():
-        raise BodyError(f"request body without a Content-Type; send {_SUPPORTED}")
-    return query
+    return first_value(fields, "TrackingGUID")
 
 
 def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None = None) -> Blueprint:
@@ -170,10 +55,10 @@ def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None =
 
     async def responsecollect() -> ResponseReturnValue:
         try:
-            fields = await _request_fields()
+            fields = await read_fields()
         except BodyError as exc:
             logger.warning("plan.rejected", reason=str(exc), problems=0)
-            return {"error": str(exc)}, 400
+            return {"error": str(exc)}, 413 if isinstance(exc, BodyTooLarge) else 400
         tracking_guid = tracking_guid_of(fields)
         if key_check is not None:  # Step 2 authentication (per campaign, off by default)
             denied = key_check(tracking_guid, request.headers.get(API_KEY_HEADER), fields)

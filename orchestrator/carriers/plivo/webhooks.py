@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from orchestrator.carriers.plivo.urls import CALL_PARAM, LEG_PARAM
 from orchestrator.errors import OrchestratorError
+from orchestrator.ids import canonical_guid, is_leg_id
 from orchestrator.messages import (
     CarrierEvent,
     IvrAnswered,
@@ -110,9 +111,24 @@ def _seconds(fields: Mapping[str, str], name: str) -> float:
     return value if value > 0 and value != float("inf") else 0.0
 
 
+def call_guid(query: Mapping[str, str], what: str) -> str:
+    """The TrackingGUID in our ``call`` query parameter (lowercased).
+
+    Raises:
+        WebhookInvalid: missing, or not a TrackingGUID (we never hand out anything else).
+    """
+    guid = canonical_guid(_required(query, CALL_PARAM, what))
+    if guid is None:
+        raise WebhookInvalid(f"{what}: query parameter {CALL_PARAM!r} is not a TrackingGUID")
+    return guid
+
+
 def _leg_ids(query: Mapping[str, str], route: Route) -> tuple[str, str]:
-    guid = _required(query, CALL_PARAM, f"{route} callback URL")
-    leg_id = _required(query, LEG_PARAM, f"{route} callback URL")
+    what = f"{route} callback URL"
+    guid = call_guid(query, what)
+    leg_id = _required(query, LEG_PARAM, what)
+    if not is_leg_id(leg_id):
+        raise WebhookInvalid(f"{what}: query parameter {LEG_PARAM!r} is not a leg id")
     return guid, leg_id
 
 
@@ -169,7 +185,7 @@ def _leg_ended(query: Mapping[str, str], form: Mapping[str, str]) -> LegEnded:
 
 
 def _recording_ready(query: Mapping[str, str], form: Mapping[str, str]) -> RecordingReady | None:
-    guid = _required(query, CALL_PARAM, "conference callback URL")
+    guid = call_guid(query, "conference callback URL")
     action = _field(form, "ConferenceAction").lower()
     url = _field(form, "RecordUrl")
     if action not in ("", "record") or not url:
@@ -180,7 +196,7 @@ def _recording_ready(query: Mapping[str, str], form: Mapping[str, str]) -> Recor
 def _voicemail_recorded(
     query: Mapping[str, str], form: Mapping[str, str]
 ) -> VoicemailRecorded | None:
-    guid = _required(query, CALL_PARAM, "voicemail callback URL")
+    guid = call_guid(query, "voicemail callback URL")
     url = _field(form, "RecordUrl")
     if not url:
         return None  # nothing was recorded; the lead's hangup finishes the call
@@ -225,7 +241,7 @@ def parse_event(
         case Route.VOICEMAIL_DONE:
             return _voicemail_recorded(query, form)
         case Route.IVR:
-            guid = _required(query, CALL_PARAM, "IVR callback URL")
+            guid = call_guid(query, "IVR callback URL")
             return IvrAnswered(guid, call_id=_required(form, "CallUUID", route),
                                digits=_field(form, "Digits"))
         case Route.LEAD_HANGUP:
