@@ -6,8 +6,13 @@ Pure functions, no trio. Signatures are checked against the SDK's own
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from plivo.utils import validate_v3_signature
+from plivo.utils.signature_v3 import construct_get_url, construct_post_url
 
 from orchestrator.carriers.plivo.signature import (
     MAIN_ACCOUNT_SIGNATURE_HEADER,
@@ -15,6 +20,7 @@ from orchestrator.carriers.plivo.signature import (
     SIGNATURE_HEADER,
     public_request_url,
     sign_v3,
+    signed_message,
     verify_v3,
 )
 from orchestrator.carriers.plivo.webhooks import (
@@ -316,3 +322,52 @@ class TestSignatureV3:
             "https://h:8443/plivo/answer")
         assert public_request_url("https://h/base", "/plivo/leg/ring", "call=1&leg=2") == (
             "https://h/base/plivo/leg/ring?call=1&leg=2")
+
+
+def _params(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, str | list[str]]]:
+    values = st.one_of(text, st.lists(text, min_size=1, max_size=3))
+    return st.dictionaries(text, values, max_size=5)
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12)
+_ASCII = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+#: Queries are mostly ASCII (the SDK helper works there); POST params any text.
+_QUERY = st.one_of(_params(_ASCII), _params(_ASCII), _params(_TEXT))
+_PARAMS = _params(_TEXT)
+
+
+class TestSignedMessage:
+    """``signed_message`` is the SDK's construction on text: the same string wherever the SDK
+    helper works, and a string where it raises (a query decoding to non-ASCII)."""
+
+    @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+    @given(method=st.sampled_from(["GET", "POST"]), query=_QUERY, params=_PARAMS,
+           path=st.sampled_from(["/plivo/answer", "/plivo/answer/", "/a;b/c", "/"]))
+    def test_same_as_the_sdk_where_the_sdk_works(
+        self, method: str, query: dict[str, str | list[str]],
+        params: dict[str, str | list[str]], path: str,
+    ) -> None:
+        url = f"https://app.example.com:8443{path}"
+        if query:
+            url += "?" + urlencode(query, doseq=True)
+        form = params if method == "POST" else {}
+        try:
+            builder = construct_get_url if method == "GET" else construct_post_url
+            sdk = builder(url, dict(form)).decode("utf-8")
+        except UnicodeError:
+            # the SDK parses the query as bytes; ours still signs it
+            sign_v3(method, url, form or None, TOKEN, NONCE)
+            return
+        assert signed_message(method, url, form or None) == sdk
+
+    def test_a_get_query_decoding_to_non_ascii_verifies(self) -> None:
+        url = f"https://app.example.com/plivo/hold?call={GUID}&CallerName=Jos%C3%A9"
+        with pytest.raises(UnicodeError):
+            construct_get_url(url, {})
+        signature = sign_v3("GET", url, None, TOKEN, NONCE)
+        assert verify_v3("GET", url, headers_for(signature), None, TOKEN)
+        assert not verify_v3("GET", url.replace("Jos", "Joe"), headers_for(signature), None, TOKEN)
+
+    @pytest.mark.parametrize("url", ["http://[::1", "http://a/%ff?x=%C3%A4"])
+    def test_what_cannot_be_verified_is_not_verified(self, url: str) -> None:
+        assert not verify_v3("GET", url, headers_for("x"), None, TOKEN)
