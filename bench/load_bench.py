@@ -6,7 +6,7 @@ Three processes, all on 127.0.0.1:
 - the service: ``python -m orchestrator serve --config <temp>/service.toml`` with
   ``carrier.kind = "plivo"`` pointed at the simulator process, SQLite in a temp dir, signature
   checks on, log level ``warning`` (JSON lines to a file: realistic but quiet);
-- the simulator: ``python -m orchestrator.simulator`` (log level ``warning``), scripted over its
+- the simulator: ``python -m simulator`` (log level ``warning``), scripted over its
   ``/sim/`` control API;
 - this process: the customer endpoint (Step 1 answers with the plan in the body: synchronous
   mode, so the customer is out of the measurement), the load driver, and the analysis.
@@ -62,7 +62,7 @@ from bench.load_report import format_report, problems
 from bench.load_scenario import CAMPAIGN_NUMBER, PLANTYPE, BenchCall, agent_scripts, build_calls
 from orchestrator.config import ServerSettings
 from orchestrator.logs import configure_logging
-from orchestrator.server import serve_http
+from server.http import serve_http
 
 SERVICE_LOG_LEVEL = "warning"
 LEAD_PATIENCE_S = 60.0  # real seconds a lead waits before hanging up: only a safety net

@@ -174,13 +174,13 @@ async def _spawn(name: str, argv: list[str], workdir: Path) -> Child:
 async def start_simulator(
     workdir: Path, *, service_url: str, time_scale: float, log_level: str = "warning"
 ) -> tuple[Child, str]:
-    """``python -m orchestrator.simulator`` on a free port; returns it and its URL.
+    """``python -m simulator`` on a free port; returns it and its URL.
 
     Raises:
         RuntimeError: it exited or did not report its URL within 20 s.
     """
     child = await _spawn("simulator", [
-        sys.executable, "-m", "orchestrator.simulator", "--bind", "127.0.0.1:0",
+        sys.executable, "-m", "simulator", "--bind", "127.0.0.1:0",
         "--answer-url", f"{service_url}/plivo/answer",
         "--hangup-url", f"{service_url}/plivo/hangup",
         "--time-scale", repr(time_scale), "--cps", "0", "--log-level", log_level,

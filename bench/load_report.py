@@ -72,7 +72,7 @@ def format_report(fig: Mapping[str, Any]) -> str:
         f"{machine.get('loop_ns_per_iteration', '?')} ns per plain loop iteration",
         "processes: service = python -m orchestrator serve (carrier.kind=plivo -> simulator, "
         f"SQLite in a temp dir, log level {setup['service_log_level']}); simulator = python -m "
-        "orchestrator.simulator (log level warning); this process = customer endpoint "
+        "simulator (log level warning); this process = customer endpoint "
         "(Step 1 answers with the plan) + load driver",
         "",
         f"  calls placed / completed     {fig['calls_placed']} / {fig['calls_completed']} "

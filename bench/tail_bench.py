@@ -40,10 +40,10 @@ from structlog.contextvars import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from commands.tail.command import TailOptions
+from commands.tail.runner import build_view
+from commands.tail.views import pump
 from orchestrator.logs import configure_logging
-from orchestrator.tail.command import TailOptions
-from orchestrator.tail.runner import build_view
-from orchestrator.tail.views import pump
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 logger = structlog.get_logger()

@@ -1,7 +1,7 @@
 """Ports: what the actors need from the outside world, as Protocols. A leaf module.
 
 Implementations: carriers (``orchestrator.carriers``: Plivo, the in-memory fake), the store
-(``store``), the customer's web endpoint (``orchestrator.customer``). Actors receive these
+(``store``), the customer's web endpoint (``orchestrator.customer_client``). Actors receive these
 through their constructors and never import an implementation.
 """
 

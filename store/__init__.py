@@ -7,14 +7,14 @@ after the writer has stopped. Only this package imports SQLModel/SQLAlchemy.
 
 from __future__ import annotations
 
+from orchestrator.read_models import AgentView as AgentView
+from orchestrator.read_models import CallView as CallView
+from orchestrator.read_models import EventView as EventView
+from orchestrator.read_models import LegView as LegView
+from orchestrator.read_models import OutboxView as OutboxView
 from store.sqlstore import READ_THREADS as READ_THREADS
 from store.sqlstore import SqlStore as SqlStore
 from store.sqlstore import open_store as open_store
-from store.views import AgentView as AgentView
-from store.views import CallView as CallView
-from store.views import EventView as EventView
-from store.views import LegView as LegView
-from store.views import OutboxView as OutboxView
 
 __all__ = [
     "READ_THREADS",

@@ -36,15 +36,15 @@ from sqlalchemy import ColumnElement, Engine, Row, Select, and_, func, or_, sele
 from orchestrator.errors import OrchestratorError, Problem
 from orchestrator.model import CallState, LegResult, OutcomeKind
 from orchestrator.numbers import to_nanp10
-from store import reads
-from store.tables import AGENTS, CALLS, LEGS, OUTBOX
-from store.views import (
+from orchestrator.read_models import (
     AgentActivity,
     AgentPage,
     CallPage,
     CallRecord,
     CallSummary,
 )
+from store import reads
+from store.tables import AGENTS, CALLS, LEGS, OUTBOX
 
 #: Rows per page unless ``limit`` says otherwise, and the most ``limit`` may ask for.
 DEFAULT_LIMIT = 50

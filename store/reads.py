@@ -1,7 +1,8 @@
 """The store's queries (sync; run in a worker thread by :class:`store.sqlstore.SqlStore`).
 
 Each function opens one connection, reads, and turns rows into the frozen views of
-:mod:`store.views`. SQLAlchemy errors propagate; the caller maps them to ``StoreError``.
+:mod:`orchestrator.read_models`. SQLAlchemy errors propagate; the caller maps them to
+``StoreError``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,16 @@ import orjson
 from sqlalchemy import Engine, Row, func, select
 
 from orchestrator.model import CallState, LeadDetails, LegResult, OutcomeKind
+from orchestrator.read_models import (
+    AgentView,
+    CallView,
+    EventView,
+    LegView,
+    OutboxView,
+    StoredReferrals,
+)
 from orchestrator.referral_records import Referral
 from store.tables import AGENTS, ALL_TABLES, CALL_EVENTS, CALLS, LEGS, OUTBOX, REFERRALS
-from store.views import AgentView, CallView, EventView, LegView, OutboxView, StoredReferrals
 
 
 def _leg(row: Row[Any]) -> LegView:

@@ -25,11 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.errors import StoreError
-from orchestrator.referral_records import Referral, StoreRecord
-from store import history, reads
-from store.apply import Statements, commit_batch
-from store.engine import StoreEngine, create_store_engine
-from store.views import (
+from orchestrator.read_models import (
     AgentPage,
     AgentView,
     CallPage,
@@ -38,6 +34,10 @@ from store.views import (
     OutboxView,
     StoredReferrals,
 )
+from orchestrator.referral_records import Referral, StoreRecord
+from store import history, reads
+from store.apply import Statements, commit_batch
+from store.engine import StoreEngine, create_store_engine
 from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
 
 #: Worker threads the reads may use at once (the writer has its own one).

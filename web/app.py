@@ -21,9 +21,9 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from orchestrator.config import Settings
+from web.call_service import CallService
 from web.fields import MAX_FORM_PARTS
 from web.health import create_health_blueprint
-from web.service import CallService
 from web.step2 import KeyCheck, create_step2_blueprint
 
 logger = structlog.get_logger()
@@ -71,13 +71,13 @@ def create_app(
     """Build the HTTP surface in front of ``service``.
 
     Args:
-        service: the orchestrator (anything satisfying :class:`web.service.CallService`).
+        service: the orchestrator (anything satisfying :class:`web.call_service.CallService`).
         settings: the loaded configuration; kept as ``app.config["SETTINGS"]`` for blueprints.
         blueprints: further route groups to register (e.g. the Plivo webhooks, referrals).
         step2_key_check: the optional Step 2 API-key check (``web.referrals.step2_key_check``).
 
     Returns:
-        The app, to be served by :func:`orchestrator.server.serve_http`.
+        The app, to be served by :func:`server.http.serve_http`.
     """
     app = OrchestratorApp("orchestrator")
     app.config.update(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from quart import Blueprint
 from quart.typing import ResponseReturnValue
 
-from web.service import CallService
+from web.call_service import CallService
 
 
 def create_health_blueprint(service: CallService) -> Blueprint:

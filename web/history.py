@@ -49,6 +49,14 @@ from orchestrator.config import Settings
 from orchestrator.errors import Problem, StoreError
 from orchestrator.ids import canonical_guid
 from orchestrator.model import OutcomeKind
+from orchestrator.read_models import (
+    AgentActivity,
+    AgentPage,
+    CallPage,
+    CallRecord,
+    CallSummary,
+    LegView,
+)
 from store.history import (
     AgentQuery,
     CallQuery,
@@ -57,7 +65,6 @@ from store.history import (
     parse_agent_query,
     parse_call_query,
 )
-from store.views import AgentActivity, AgentPage, CallPage, CallRecord, CallSummary, LegView
 from web.fields import BodyError, BodyTooLarge, read_fields
 from web.operator_auth import TOKEN_PARAM, require_operator_token
 

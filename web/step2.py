@@ -33,8 +33,8 @@ from quart.typing import ResponseReturnValue
 from orchestrator.errors import CallNotFound, PlanConflict, PlanRejected
 from orchestrator.plan_parser import parse_routing_plan
 from orchestrator.referrals import API_KEY_CHALLENGE, API_KEY_HEADER
+from web.call_service import CallService
 from web.fields import BodyError, BodyTooLarge, first_value, read_fields
-from web.service import CallService
 
 logger = structlog.get_logger()
 

@@ -1,0 +1,192 @@
+"""Wiring: build the whole service from :class:`Settings` and run it in one Trio run.
+
+``run_service`` opens one root nursery holding the store's writer, the orchestrator (calls
+nursery and outbox deliverer), the HTTP surface (quart-trio on hypercorn), the signal watcher
+and — with ``carrier.kind = "simulator"`` — the built-in Plivo-compatible simulator, which the
+production Plivo adapter then talks to over HTTP exactly as it would to Plivo.
+
+Shutdown order matters, because live calls still need the carrier's callbacks:
+
+1. SIGTERM/SIGINT → the orchestrator stops taking calls (``/readyz`` 503, new inbound calls are
+   apologised to) and gives live calls ``server.drain_s`` to finish;
+2. then HTTP stops accepting and drains in-flight requests;
+3. then the store writer commits what is queued and stops.
+
+This is the top of the import graph (like hypercorn's ``run.py``): it may import ``web``,
+``store`` and the carrier adapters; nothing imports it but the CLI and the demo.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import structlog
+import trio
+
+from actors.outbox import OutboxDeliverer, RetryPolicy
+from actors.recovery import recover_calls
+from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
+from orchestrator.config import Settings
+from orchestrator.customer_client import HttpCustomer
+from orchestrator.metrics import observe_service
+from orchestrator.referrals import ReferralBook
+from orchestrator.service import Orchestrator
+from server.http import serve_http, stop_on_signals
+from simulator import RunningSimulator, SimulatorConfig, start_simulator
+from store import SqlStore, open_store
+from web.app import create_app
+from web.history import create_history_blueprint
+from web.live import create_live_assets_blueprint, create_live_blueprint
+from web.metrics import create_metrics_blueprint
+from web.plivo import create_plivo_blueprint
+from web.referrals import create_referrals_blueprint, step2_key_check
+
+logger = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceHandle:
+    """What a running service reports to whoever started it (tests, the demo)."""
+
+    bound: list[str]
+    orchestrator: Orchestrator
+    store: SqlStore
+    simulator: RunningSimulator | None
+
+
+@asynccontextmanager
+async def open_carrier(
+    settings: Settings, nursery: trio.Nursery
+) -> AsyncIterator[tuple[PlivoCarrier, RunningSimulator | None]]:
+    """The production Plivo adapter, pointed at Plivo (``kind = "plivo"``) or at the built-in
+    simulator started here in ``nursery`` (``kind = "simulator"``)."""
+    simulator: RunningSimulator | None = None
+    api_url = settings.carrier.api_url
+    if settings.carrier.kind == "simulator":
+        public = settings.server.public_url.rstrip("/")
+        sim = settings.simulator
+        config = SimulatorConfig(
+            bind="127.0.0.1:0",
+            auth_id=settings.carrier.auth_id,
+            auth_token=settings.carrier.auth_token,
+            answer_url=f"{public}/plivo/answer",
+            hangup_url=f"{public}/plivo/hangup",
+            time_scale=sim.time_scale,
+            cps=sim.cps,
+            scenario_file=sim.scenario,
+        )
+        simulator = await nursery.start(start_simulator, config)
+        api_url = simulator.url
+    carrier = PlivoCarrier(
+        auth_id=settings.carrier.auth_id,
+        auth_token=settings.carrier.auth_token,
+        api_url=api_url,
+        urls=CallbackUrls(settings.server.public_url),
+        calls_per_second=settings.carrier.calls_per_second,
+    )
+    async with carrier:
+        yield carrier, simulator
+
+
+async def run_service(
+    settings: Settings,
+    *,
+    stop: trio.Event | None = None,
+    task_status: trio.TaskStatus[ServiceHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down in order (module doc)."""
+    if stop is None:
+        stop = trio.Event()
+    store = await trio.to_thread.run_sync(open_store, settings.store.url)
+    customer = HttpCustomer(timeout_s=settings.routing.initial_post_timeout_s)
+    try:
+        async with trio.open_nursery() as root:
+            async with open_carrier(settings, root) as (carrier, simulator):
+                await root.start(store.run)
+                # restart safety: finish what a crash left in flight before taking calls
+                recovered = await recover_calls(store, carrier, store, settings, now=time.time)
+                if recovered:
+                    await store.flush()
+                    logger.warning("service.recovered_calls", calls=recovered)
+                outbox = OutboxDeliverer(
+                    customer, store, pending=store, policy=outbox_policy(settings),
+                    secrets={c.outcome_post_url: c.outcome_secret for c in settings.campaigns
+                             if c.outcome_secret},
+                )
+                # referrals (SPEC §7): the live ones and the id sequence survive a restart
+                stored = await store.load_referrals(time.time())
+                referrals = ReferralBook(settings.campaigns, live=stored.live,
+                                         last_referral_id=stored.last_referral_id)
+                orchestrator = Orchestrator(
+                    settings, carrier=carrier, recorder=store, customer=customer, lookup=store,
+                    referrals=referrals, outcomes=outbox,
+                )
+                app = create_app(
+                    orchestrator, settings,
+                    blueprints=[
+                        # first: its request timing covers the other blueprints' hooks too
+                        create_metrics_blueprint(observe_service(orchestrator)),
+                        create_plivo_blueprint(orchestrator, settings),
+                        create_referrals_blueprint(referrals, settings, recorder=store),
+                        create_history_blueprint(orchestrator, store, settings),
+                        create_live_blueprint(orchestrator, settings.operator.token),
+                        create_live_assets_blueprint(),
+                    ],
+                    step2_key_check=step2_key_check(settings, orchestrator.campaign_of),
+                )
+                calls_done, http_stop, http_done = trio.Event(), trio.Event(), trio.Event()
+
+                async def run_calls(*, task_status: trio.TaskStatus[None]) -> None:
+                    try:
+                        await orchestrator.run(task_status=task_status)
+                    finally:
+                        calls_done.set()
+
+                async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
+                    try:
+                        await serve_http(app, settings.server, shutdown_event=http_stop,
+                                         task_status=task_status)
+                    finally:
+                        http_done.set()
+
+                await root.start(run_calls)
+                bound: list[str] = await root.start(run_http)
+                await root.start(stop_on_signals, stop)
+                logger.info(
+                    "service.started", bind=bound, public_url=settings.server.public_url,
+                    store=redacted(settings.store.url), carrier=settings.carrier.kind,
+                    api_url=simulator.url if simulator else settings.carrier.api_url,
+                    campaigns={c.name: list(c.numbers) for c in settings.campaigns},
+                )
+                task_status.started(ServiceHandle(bound, orchestrator, store, simulator))
+
+                await stop.wait()
+                orchestrator.shutdown()
+                await calls_done.wait()
+                http_stop.set()
+                await http_done.wait()  # hypercorn has drained in-flight requests
+                await store.flush()
+            root.cancel_scope.cancel(reason="service stopped")
+    finally:
+        await customer.aclose()
+        store.close()
+        logger.info("service.stopped")
+
+
+def outbox_policy(settings: Settings) -> RetryPolicy:
+    o = settings.outbox
+    return RetryPolicy(first_delay_s=o.first_retry_s, max_delay_s=o.max_retry_s,
+                       give_up_after_s=o.give_up_after_s, per_customer=o.per_customer)
+
+
+def redacted(url: str) -> str:
+    """A store URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"

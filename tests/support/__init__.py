@@ -1,0 +1,1 @@
+"""Shared test support: harnesses, fakes and clients the test modules import."""
