@@ -25,6 +25,8 @@ from commands import calls
 from commands.tail.command import add_tail_arguments, run_tail
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigError
+from simulator import load_scenario
+from simulator.errors import SimulatorConfigError
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -55,14 +57,19 @@ def _add_config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(path: str) -> Settings | None:
-    """Load ``path`` with the process environment; print every problem to stderr on failure."""
+    """Load ``path`` with the process environment (and, with the built-in simulator, its
+    scenario file); print every problem to stderr on failure."""
     try:
-        return load_settings(path, os.environ)
-    except ConfigError as exc:
+        settings = load_settings(path, os.environ)
+        if settings.carrier.kind == "simulator" and settings.simulator.scenario:
+            load_scenario(settings.simulator.scenario)
+        return settings
+    except (ConfigError, SimulatorConfigError) as exc:
+        prefix = "simulator.scenario: " if isinstance(exc, SimulatorConfigError) else ""
         count = len(exc.problems)
         print(f"{path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
         for problem in exc.problems:
-            print(str(problem), file=sys.stderr)
+            print(f"{prefix}{problem}", file=sys.stderr)
         return None
 
 

@@ -24,15 +24,16 @@ from urllib.parse import urlsplit
 from orchestrator.errors import ConfigError, Problem
 from orchestrator.ivr import IvrMenu, parse_menu
 from orchestrator.numbers import to_nanp10
+from simulator.defaults import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 
 CarrierKind = Literal["plivo", "simulator"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Shortest accepted ``campaigns[].api_key``: a guessable key protects nothing.
 API_KEY_MIN_CHARS = 16
 #: Credentials of the built-in simulator's account when ``carrier.kind = "simulator"`` leaves
-#: them empty (``MA`` + 18 characters: the Plivo SDK refuses any other shape).
-SIMULATOR_AUTH_ID = "MASIMULATOR000000000"
-SIMULATOR_AUTH_TOKEN = "simulator-auth-token"
+#: them empty: the simulator's own defaults.
+SIMULATOR_AUTH_ID = DEFAULT_AUTH_ID
+SIMULATOR_AUTH_TOKEN = DEFAULT_AUTH_TOKEN
 
 
 @dataclass(frozen=True, slots=True)

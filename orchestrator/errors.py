@@ -1,16 +1,26 @@
 """Errors of the orchestrator, factored into a leaf module so no import loops form.
 
-The hierarchy says who is at fault::
+Every error this project raises on purpose is one of these; the tree says who is at fault
+(an HTTP answer in brackets, where a route maps it to one)::
 
     OrchestratorError
-    ├── ConfigError            the operator's config file (carries every problem at once)
-    ├── PlanRejected           the customer's Step 2 request (carries every problem at once)
-    ├── CallNotFound           a TrackingGUID we do not know (customer or carrier)
-    ├── PlanConflict           a second, different plan for a call that already has one
+    ├── ConfigError            the operator's config file (every problem at once)
+    ├── ProblemsError          a request with fields that fail validation (every problem at once)
+    │   ├── PlanRejected       the customer's Step 2 plan                      [400]
+    │   ├── ReferralRejected   the website's POST /referrals                   [400]
+    │   └── QueryRejected      the operator's call-history query               [400]
+    ├── BodyError              a request body or query that cannot be read     [400]
+    │   └── BodyTooLarge       a form with too many parts                      [413]
+    ├── WebhookInvalid         the carrier's callback lacks or garbles a field  [400]
+    ├── NoTrackingNumbers      a campaign without a tracking-number pool        [409]
+    ├── CallNotFound           a TrackingGUID we do not know                   [404]
+    ├── PlanConflict           a second, different plan for a call             [409]
     ├── CarrierError           the carrier (Plivo) failed or refused a request
     │   └── CarrierRateLimited the carrier answered 429
     ├── CustomerError          the customer's endpoint failed (network, timeout, bad body)
-    └── StoreError             the database failed
+    └── StoreError             the database failed                             [503]
+
+The simulator, a product of its own, has its own errors (``simulator.errors``).
 """
 
 from __future__ import annotations
@@ -50,12 +60,40 @@ class ConfigError(OrchestratorError):
         super().__init__("; ".join(str(p) for p in problems))
 
 
-class PlanRejected(OrchestratorError):
-    """A Step 2 routing plan failed validation; ``problems`` lists every problem."""
+class ProblemsError(OrchestratorError):
+    """A request's fields failed validation; ``problems`` lists every problem found."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
+
+
+class PlanRejected(ProblemsError):
+    """A Step 2 routing plan failed validation."""
+
+
+class ReferralRejected(ProblemsError):
+    """A ``POST /referrals`` request failed validation."""
+
+
+class QueryRejected(ProblemsError):
+    """The operator's call-history request has bad parameters."""
+
+
+class BodyError(OrchestratorError):
+    """A request body (or query) cannot be turned into fields; ``str()`` says why."""
+
+
+class BodyTooLarge(BodyError):
+    """A form with more parts than the service reads."""
+
+
+class WebhookInvalid(OrchestratorError):
+    """A carrier callback lacks a field we need, or carries an invalid one."""
+
+
+class NoTrackingNumbers(OrchestratorError):
+    """The campaign has no ``tracking_numbers`` (or is unknown): it cannot take referrals."""
 
 
 class CallNotFound(OrchestratorError):

@@ -44,7 +44,7 @@ from functools import partial
 import structlog
 
 from orchestrator.config import Campaign
-from orchestrator.errors import OrchestratorError, Problem
+from orchestrator.errors import NoTrackingNumbers, Problem, ReferralRejected
 from orchestrator.model import LeadDetails
 from orchestrator.plan_fields import single_value
 from orchestrator.plan_values import Invalid, ProblemList, shown
@@ -66,18 +66,6 @@ TEXT_LIMITS = {"FirstName": 50, "LastName": 50, "FullName": 100, "City": 100}
 
 _STATE = re.compile(r"[A-Za-z]{2}")
 _ZIP = re.compile(r"[0-9]{5}")
-
-
-class ReferralRejected(OrchestratorError):
-    """A ``POST /referrals`` request failed validation; ``problems`` lists every problem."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
-
-
-class NoTrackingNumbers(OrchestratorError):
-    """The campaign has no ``tracking_numbers`` (or is unknown): it cannot take referrals."""
 
 
 # --- fields ------------------------------------------------------------------------------------

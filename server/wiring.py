@@ -42,7 +42,8 @@ from web.history import create_history_blueprint
 from web.live import create_live_assets_blueprint, create_live_blueprint
 from web.metrics import create_metrics_blueprint
 from web.plivo import create_plivo_blueprint
-from web.referrals import create_referrals_blueprint, step2_key_check
+from web.referrals import create_referrals_blueprint
+from web.step2 import step2_key_check
 
 logger = structlog.get_logger()
 

@@ -11,9 +11,9 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from orchestrator.errors import ConfigError
-from orchestrator.logs import configure_logging
 from simulator.config import simulator_config_from_mapping
+from simulator.errors import SimulatorConfigError
+from simulator.logs import configure_logging
 from simulator.server import serve
 
 __all__ = ["build_parser", "main"]
@@ -62,14 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             data[dest] = value
     try:
         config = simulator_config_from_mapping(data)
-    except ConfigError as exc:
+    except SimulatorConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
     configure_logging(args.log_level)
     try:
         serve(config)
-    except ConfigError as exc:  # a bad scenario file
+    except SimulatorConfigError as exc:  # a bad scenario file
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2

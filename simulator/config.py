@@ -19,7 +19,7 @@ A scenario file (TOML, or JSON when it ends in ``.json``) scripts the simulated 
     lead = { message_s = 5, hangup_after_message = true }
 
 Every problem (unknown key, bad value) is reported at once in a
-:class:`~orchestrator.errors.ConfigError`, each naming its key.
+:class:`~simulator.errors.SimulatorConfigError`, each naming its key.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from orchestrator.config import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN
-from orchestrator.errors import ConfigError, Problem
+from simulator.defaults import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+from simulator.errors import Problem, SimulatorConfigError
 from simulator.scripts import (
     AgentScript,
     LeadScript,
@@ -53,9 +53,6 @@ __all__ = [
     "simulator_config_from_mapping",
 ]
 
-#: ``MA`` + 18 characters: the SDK refuses any other shape (PLIVO.md §1.1).
-DEFAULT_AUTH_ID = SIMULATOR_AUTH_ID
-DEFAULT_AUTH_TOKEN = SIMULATOR_AUTH_TOKEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +162,7 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
     """Build a :class:`Scenario` from a decoded TOML/JSON mapping.
 
     Raises:
-        ConfigError: listing every problem.
+        SimulatorConfigError: listing every problem.
     """
     problems: list[Problem] = []
     for key in data:
@@ -194,7 +191,7 @@ def parse_scenario(data: Mapping[str, Any]) -> Scenario:
             problems.extend(_script_problems(f"agents.{phone}", exc))
     inbound = _parse_inbound(data.get("inbound"), problems)
     if problems:
-        raise ConfigError(problems)
+        raise SimulatorConfigError(problems)
     return Scenario(default_agent, default_lead, agents, inbound)
 
 
@@ -202,22 +199,23 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read a TOML (or ``.json``) scenario file.
 
     Raises:
-        ConfigError: the file is missing, unreadable, or has problems.
+        SimulatorConfigError: the file is missing, unreadable, or has problems.
     """
     path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError([Problem(str(path), f"cannot read scenario file: {exc}")]) from None
+        problem = Problem(str(path), f"cannot read scenario file: {exc}")
+        raise SimulatorConfigError([problem]) from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(raw)
         else:
             data = tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), f"not valid TOML/JSON: {exc}")]) from None
+        raise SimulatorConfigError([Problem(str(path), f"not valid TOML/JSON: {exc}")]) from None
     if not isinstance(data, dict):
-        raise ConfigError([Problem(str(path), "must hold a table/object")])
+        raise SimulatorConfigError([Problem(str(path), "must hold a table/object")])
     return parse_scenario(data)
 
 
@@ -265,7 +263,7 @@ def simulator_config_from_mapping(data: Mapping[str, Any]) -> SimulatorConfig:
     ``default_agent``/``default_lead``/``agents``/``inbound`` use the scenario-file shape.
 
     Raises:
-        ConfigError: listing every problem.
+        SimulatorConfigError: listing every problem.
     """
     problems: list[Problem] = []
     values: dict[str, Any] = {}
@@ -281,8 +279,8 @@ def simulator_config_from_mapping(data: Mapping[str, Any]) -> SimulatorConfig:
     scenario = Scenario()
     try:
         scenario = parse_scenario({k: v for k, v in data.items() if k in script_keys})
-    except ConfigError as exc:
+    except SimulatorConfigError as exc:
         problems.extend(exc.problems)
     if problems:
-        raise ConfigError(problems)
+        raise SimulatorConfigError(problems)
     return SimulatorConfig(**values).with_scenario(scenario)

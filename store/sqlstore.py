@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.errors import StoreError
+from orchestrator.history_query import AgentQuery, CallQuery
 from orchestrator.read_models import (
     AgentPage,
     AgentView,
@@ -156,7 +157,7 @@ class SqlStore:
 
     # --- call history (issue 6 §2; see store.history) -----------------------------------------
 
-    async def list_calls(self, query: history.CallQuery) -> CallPage:
+    async def list_calls(self, query: CallQuery) -> CallPage:
         """One page of calls matching ``query``, newest first."""
         return await self._read(history.list_calls, query)
 
@@ -164,7 +165,7 @@ class SqlStore:
         """The call, its legs (with agent names), events and Step 3 post; None if unknown."""
         return await self._read(history.call_record, tracking_guid)
 
-    async def list_agents(self, query: history.AgentQuery) -> AgentPage:
+    async def list_agents(self, query: AgentQuery) -> AgentPage:
         """One page of agents matching ``query``, newest first seen first."""
         return await self._read(history.list_agents, query)
 

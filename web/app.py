@@ -74,7 +74,7 @@ def create_app(
         service: the orchestrator (anything satisfying :class:`web.call_service.CallService`).
         settings: the loaded configuration; kept as ``app.config["SETTINGS"]`` for blueprints.
         blueprints: further route groups to register (e.g. the Plivo webhooks, referrals).
-        step2_key_check: the optional Step 2 API-key check (``web.referrals.step2_key_check``).
+        step2_key_check: the optional Step 2 API-key check (``web.step2.step2_key_check``).
 
     Returns:
         The app, to be served by :func:`server.http.serve_http`.

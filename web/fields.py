@@ -6,11 +6,11 @@ them here, so that no malformed input can reach a route as anything but a clear 
 - the query string, a form body (``application/x-www-form-urlencoded`` or
   ``multipart/form-data``) or a JSON object body become ``dict[str, list[str]]`` — repeated keys
   kept in order, JSON arrays kept as lists, JSON scalars stringified;
-- anything that cannot be read that way raises :class:`BodyError` (answered 400), or
-  :class:`BodyTooLarge` (413) for a form with more parts than :data:`MAX_FORM_PARTS` — never an
-  exception a route did not expect. A multipart part without a usable name, a body that is not
-  UTF-8 JSON, JSON nested deeper than orjson's limit, a truncated multipart body: all are
-  :class:`BodyError`.
+- anything that cannot be read that way raises :class:`~orchestrator.errors.BodyError`
+  (answered 400), or :class:`~orchestrator.errors.BodyTooLarge` (413) for a form with more
+  parts than :data:`MAX_FORM_PARTS` — never an exception a route did not expect. A multipart
+  part without a usable name, a body that is not UTF-8 JSON, JSON nested deeper than orjson's
+  limit, a truncated multipart body: all are ``BodyError``.
 
 The field collection (:func:`body_kind`, :func:`fields_from_pairs`, :func:`fields_from_json`,
 :func:`merge_fields`, :func:`first_value`) is pure; only :func:`read_fields` and
@@ -26,6 +26,8 @@ import orjson
 from quart import current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from orchestrator.errors import BodyError, BodyTooLarge
+
 Fields = dict[str, list[str]]
 BodyKind = Literal["none", "form", "json"]
 
@@ -33,14 +35,6 @@ BodyKind = Literal["none", "form", "json"]
 MAX_FORM_PARTS = 1_000
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 SUPPORTED = "application/x-www-form-urlencoded, multipart/form-data or application/json"
-
-
-class BodyError(ValueError):
-    """The request cannot be turned into fields (HTTP 400); ``str()`` says why."""
-
-
-class BodyTooLarge(BodyError):
-    """The form has more parts than :data:`MAX_FORM_PARTS` (HTTP 413)."""
 
 
 # --- pure field collection -------------------------------------------------------------------

@@ -46,7 +46,14 @@ from quart import Blueprint, Response, request
 from quart.typing import ResponseReturnValue
 
 from orchestrator.config import Settings
-from orchestrator.errors import Problem, StoreError
+from orchestrator.errors import BodyError, BodyTooLarge, Problem, QueryRejected, StoreError
+from orchestrator.history_query import (
+    AgentQuery,
+    CallQuery,
+    Params,
+    parse_agent_query,
+    parse_call_query,
+)
 from orchestrator.ids import canonical_guid
 from orchestrator.model import OutcomeKind
 from orchestrator.read_models import (
@@ -57,15 +64,7 @@ from orchestrator.read_models import (
     CallSummary,
     LegView,
 )
-from store.history import (
-    AgentQuery,
-    CallQuery,
-    Params,
-    QueryRejected,
-    parse_agent_query,
-    parse_call_query,
-)
-from web.fields import BodyError, BodyTooLarge, read_fields
+from web.fields import read_fields
 from web.operator_auth import TOKEN_PARAM, require_operator_token
 
 logger = structlog.get_logger()

@@ -58,13 +58,7 @@ from orchestrator.carriers.plivo.urls import (
     VOICEMAIL_PATH,
     CallbackUrls,
 )
-from orchestrator.carriers.plivo.webhooks import (
-    Route,
-    WebhookInvalid,
-    call_guid,
-    parse_event,
-    parse_lead_answer,
-)
+from orchestrator.carriers.plivo.webhooks import Route, call_guid, parse_event, parse_lead_answer
 from orchestrator.carriers.plivo.xml import (
     UNAVAILABLE_TEXT,
     empty_xml,
@@ -76,7 +70,7 @@ from orchestrator.carriers.plivo.xml import (
     voicemail_xml,
 )
 from orchestrator.config import Settings
-from orchestrator.errors import CallNotFound
+from orchestrator.errors import BodyError, BodyTooLarge, CallNotFound, WebhookInvalid
 from orchestrator.messages import (
     CarrierEvent,
     Decision,
@@ -89,7 +83,7 @@ from orchestrator.messages import (
     LegDigits,
     Release,
 )
-from web.fields import BodyError, BodyTooLarge, Fields, query_fields, read_form
+from web.fields import Fields, query_fields, read_form
 
 logger = structlog.get_logger()
 

@@ -17,16 +17,14 @@ the ``X-Api-Key`` header or an ``ApiKey`` field. Answers, in the order they are 
 - 200 ``{"ReferralID", "TrackingNumber", "campaign", "ExpiresAt" (ISO 8601 UTC), "TTLSeconds"}``
   once the referral is committed to the store, so that its id can never be handed out again.
 
-**Step 2 authentication** (:class:`Step2KeyCheck`): for a live call of a campaign with
-``step2_requires_key``, a plan without the right key gets 401 before it is even validated, and
-changes nothing. A TrackingGUID that names no live call is not checked: it gets its 404 (or, for
-a finished call, the usual 200/409 — neither changes anything) whatever the key.
+The Step 2 API-key check (a campaign's ``step2_requires_key``) belongs to Step 2:
+:class:`web.step2.Step2KeyCheck`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -35,21 +33,24 @@ from quart import Blueprint, request
 from quart.typing import ResponseReturnValue
 
 from orchestrator.config import Settings
-from orchestrator.errors import StoreError
+from orchestrator.errors import (
+    BodyError,
+    BodyTooLarge,
+    NoTrackingNumbers,
+    ReferralRejected,
+    StoreError,
+)
 from orchestrator.referral_records import ReferralAssigned
 from orchestrator.referrals import (
     API_KEY_CHALLENGE,
     API_KEY_HEADER,
-    NoTrackingNumbers,
     ReferralBook,
-    ReferralRejected,
     given_api_key,
     key_problem,
     parse_visitor,
     requested_campaign,
-    step2_key_problem,
 )
-from web.fields import BodyError, BodyTooLarge, read_fields
+from web.fields import read_fields
 
 logger = structlog.get_logger()
 
@@ -152,46 +153,3 @@ def create_referrals_blueprint(
 
     blueprint.add_url_rule(REFERRALS_PATH, view_func=register, methods=["POST"])
     return blueprint
-
-
-# --- Step 2 ------------------------------------------------------------------------------------
-
-
-class Step2KeyCheck:
-    """The Step 2 API-key check (module docstring), called by :mod:`web.step2` per request.
-
-    ``campaign_of(tracking_guid)`` names the campaign of a live call (``Orchestrator.
-    campaign_of``).
-    """
-
-    def __init__(self, settings: Settings, campaign_of: Callable[[str], str | None]) -> None:
-        self._settings = settings
-        self._campaign_of = campaign_of
-
-    def __call__(
-        self,
-        tracking_guid: str | None,
-        header: str | None,
-        fields: Mapping[str, Sequence[str]],
-    ) -> str | None:
-        """The 401 message for this request, or ``None`` to let it through."""
-        if not tracking_guid:
-            return None
-        name = self._campaign_of(tracking_guid.strip().lower())
-        if name is None:
-            return None
-        campaign = self._settings.campaign_named(name)
-        problem = step2_key_problem(campaign, given_api_key(header, fields))
-        if problem is not None:
-            logger.warning("plan.unauthorized", tracking_guid=tracking_guid, campaign=name,
-                           reason=problem)
-        return problem
-
-
-def step2_key_check(
-    settings: Settings, campaign_of: Callable[[str], str | None]
-) -> Step2KeyCheck | None:
-    """The Step 2 check, or ``None`` when no campaign requires a key (Step 2 as before)."""
-    if not any(c.step2_requires_key for c in settings.campaigns):
-        return None
-    return Step2KeyCheck(settings, campaign_of)

@@ -14,9 +14,11 @@ Answers:
   nothing is handed on and the call keeps waiting; 400 ``{"error": ...}`` for a body that cannot
   be read (malformed JSON, unsupported content type);
 - 404 unknown TrackingGUID; 409 the call already has a different plan or no longer waits;
-- 401 ``{"error": ...}`` — only with a ``key_check`` (a campaign with ``step2_requires_key``):
-  a live call of such a campaign without its API key (``X-Api-Key`` header or ``ApiKey``
-  field); checked before validation, nothing changes (see :mod:`web.referrals`).
+- 401 ``{"error": ...}`` — only with a ``key_check`` (a campaign with ``step2_requires_key``,
+  :class:`Step2KeyCheck`): a plan for a live call of such a campaign without the campaign's
+  API key (``X-Api-Key`` header or ``ApiKey`` field) gets 401 before it is even validated, and
+  changes nothing. A TrackingGUID that names no live call is not checked: it gets its 404 (or,
+  for a finished call, the usual 200/409 — neither changes anything) whatever the key.
 
 The request is read by :mod:`web.fields` (the one request-decoding layer); this module only
 maps the outcome of parsing and submitting the plan to HTTP answers.
@@ -30,11 +32,17 @@ import structlog
 from quart import Blueprint, request
 from quart.typing import ResponseReturnValue
 
-from orchestrator.errors import CallNotFound, PlanConflict, PlanRejected
+from orchestrator.config import Settings
+from orchestrator.errors import BodyError, BodyTooLarge, CallNotFound, PlanConflict, PlanRejected
 from orchestrator.plan_parser import parse_routing_plan
-from orchestrator.referrals import API_KEY_CHALLENGE, API_KEY_HEADER
+from orchestrator.referrals import (
+    API_KEY_CHALLENGE,
+    API_KEY_HEADER,
+    given_api_key,
+    step2_key_problem,
+)
 from web.call_service import CallService
-from web.fields import BodyError, BodyTooLarge, first_value, read_fields
+from web.fields import first_value, read_fields
 
 logger = structlog.get_logger()
 
@@ -50,7 +58,7 @@ def tracking_guid_of(fields: Mapping[str, Sequence[str]]) -> str | None:
 
 def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None = None) -> Blueprint:
     """The Step 2 routes, handing accepted plans to ``service``; ``key_check`` (optional)
-    authenticates them (:class:`web.referrals.Step2KeyCheck`)."""
+    authenticates them (:class:`Step2KeyCheck`)."""
     blueprint = Blueprint("step2", __name__)
 
     async def responsecollect() -> ResponseReturnValue:
@@ -94,3 +102,46 @@ def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None =
     for path in STEP2_PATHS:
         blueprint.add_url_rule(path, view_func=responsecollect, methods=["GET", "POST"])
     return blueprint
+
+
+# --- authentication (optional, per campaign) -----------------------------------------------
+
+
+class Step2KeyCheck:
+    """The Step 2 API-key check (module docstring), called by the route per request.
+
+    ``campaign_of(tracking_guid)`` names the campaign of a live call (``Orchestrator.
+    campaign_of``).
+    """
+
+    def __init__(self, settings: Settings, campaign_of: Callable[[str], str | None]) -> None:
+        self._settings = settings
+        self._campaign_of = campaign_of
+
+    def __call__(
+        self,
+        tracking_guid: str | None,
+        header: str | None,
+        fields: Mapping[str, Sequence[str]],
+    ) -> str | None:
+        """The 401 message for this request, or ``None`` to let it through."""
+        if not tracking_guid:
+            return None
+        name = self._campaign_of(tracking_guid.strip().lower())
+        if name is None:
+            return None
+        campaign = self._settings.campaign_named(name)
+        problem = step2_key_problem(campaign, given_api_key(header, fields))
+        if problem is not None:
+            logger.warning("plan.unauthorized", tracking_guid=tracking_guid, campaign=name,
+                           reason=problem)
+        return problem
+
+
+def step2_key_check(
+    settings: Settings, campaign_of: Callable[[str], str | None]
+) -> Step2KeyCheck | None:
+    """The Step 2 check, or ``None`` when no campaign requires a key (Step 2 as before)."""
+    if not any(c.step2_requires_key for c in settings.campaigns):
+        return None
+    return Step2KeyCheck(settings, campaign_of)

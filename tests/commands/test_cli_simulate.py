@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import orjson
@@ -14,8 +13,7 @@ import pytest
 import trio
 
 from orchestrator.config import SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 @pytest.mark.e2e

@@ -47,8 +47,8 @@ from tests.support.history import (
     serve,
     snapshot,
 )
+from tests.support.paths import REPO_CONFIG
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
 NOW = datetime(2026, 11, 29, 18, 0, tzinfo=UTC).timestamp()
 
 

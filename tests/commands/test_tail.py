@@ -48,8 +48,9 @@ from commands.tail.views import ColumnsView, TimelineView, pump
 from orchestrator.carriers.fake import AgentScript, LeadScript
 from orchestrator.logs import configure_logging
 from tests.support.call_harness import CAMPAIGN_NUMBER, LEAD_PHONE, agent, harness
+from tests.support.paths import REPO
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = REPO
 ANTHONY, ERIN = "8885551111", "9492651111"  # the API doc's example agents
 BUSY, BROKEN = "1000000001", "1000000002"
 ACCEPTS = AgentScript(answer_after_s=2.0, press="1", press_after_s=1.0)

@@ -37,11 +37,11 @@ from hypothesis import strategies as st
 
 from orchestrator.carriers.plivo import NONCE_HEADER, SIGNATURE_HEADER, sign_v3
 from orchestrator.config import SIMULATOR_AUTH_TOKEN
+from tests.support.paths import REPO
 from tests.support.raw_http import Dropped, RawConnection, RawResponse, Stalled
 from tests.support.service import free_port
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 
 #: Requests per route (each followed by a keep-alive probe).
 EXAMPLES_PER_ROUTE = 80

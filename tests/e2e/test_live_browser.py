@@ -29,6 +29,7 @@ import trio
 from simulator import AgentScript, LeadScript
 from tests.support.e2e import E2E_ROUTING, PlanReply
 from tests.support.live import AGENT_ID, AGENT_PHONE, LEAD, TOKEN, open_live_service
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(os.environ.get("ORCH_ARTIFACTS_DIR")
-                 or Path(__file__).resolve().parents[2] / "artifacts")
+                 or REPO / "artifacts")
 #: Real seconds per simulated second: Erin rings 3 s and talks 3 s; Anthony declines at 1 s.
 TIME_SCALE = 0.025
 RING_SIM_S = 120.0

@@ -25,10 +25,10 @@ from quart_trio import QuartTrio
 
 from orchestrator.config import ServerSettings
 from server.http import serve_http
+from tests.support.paths import REPO
 from tests.support.service import free_port
 
 pytestmark = pytest.mark.e2e
-REPO = Path(__file__).resolve().parents[2]
 AGENTS = ("8885551111", "9492651111")
 PLAN = {
     "AgentEmailAddresses": "a@xyz.com,b@xyz.com", "AgentFiveMinApps": "0,0",

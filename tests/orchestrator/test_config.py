@@ -8,16 +8,14 @@ command is run in-process through ``main([...])`` on temporary files, reading it
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from commands.main import main, redact_url
+from commands.main import redact_url
 from orchestrator.config import Settings, parse_settings
 from orchestrator.errors import ConfigError
-
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config.toml"
+from tests.support.paths import REPO_CONFIG
 
 VALID: dict[str, Any] = {
     "server": {"bind": "127.0.0.1:8080", "public_url": "https://orch.example"},
@@ -33,20 +31,6 @@ VALID: dict[str, Any] = {
     ],
 }
 
-VALID_TOML = """\
-[server]
-bind = "127.0.0.1:0"
-
-[carrier]
-kind = "simulator"
-
-[[campaigns]]
-name = "acme"
-numbers = ["8005550100", "8005550101"]
-plantype = "Purchase"
-initial_post_url = "https://customer.example/initial"
-outcome_post_url = "https://customer.example/outcome"
-"""
 
 
 def config(**changes: Any) -> dict[str, Any]:
@@ -176,75 +160,6 @@ class TestEnvironment:
         assert settings.carrier.auth_id == "FILEID"
 
 
-class TestCheckConfigCommand:
-    """``orchestrator check-config`` explains every problem (exit 2) or summarises (exit 0)."""
-
-    def test_repo_config_passes(self, capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(["check-config", "--config", str(REPO_CONFIG)]) == 0
-        out = capsys.readouterr().out
-        assert "OK" in out
-        assert "campaigns: 1 (acme)" in out
-        assert "carrier: simulator" in out
-
-    def test_valid_file_prints_summary(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        path = tmp_path / "ok.toml"
-        path.write_text(VALID_TOML)
-        assert main(["check-config", "--config", str(path)]) == 0
-        captured = capsys.readouterr()
-        assert captured.err == ""
-        assert "numbers: 2 (8005550100, 8005550101)" in captured.out
-        assert "store: sqlite:///orchestrator.db" in captured.out
-        assert "carrier: simulator" in captured.out
-
-    def test_bad_file_lists_each_problem_on_stderr(
-        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        path = tmp_path / "bad.toml"
-        bad = VALID_TOML.replace('bind = "127.0.0.1:0"', 'bind = "127.0.0.1:0"\nbnid = 1')
-        path.write_text(bad.replace('"8005550101"', '"555"').replace("https://customer", "x"))
-        assert main(["check-config", "--config", str(path)]) == 2
-        captured = capsys.readouterr()
-        assert captured.out == ""
-        lines = captured.err.splitlines()
-        assert lines[0] == f"{path}: 4 problems"
-        assert sorted(lines[1:]) == sorted(
-            [
-                "server.bnid: unknown key",
-                "campaigns[0].numbers[1]: must be 10 digits, got '555'",
-                "campaigns[0].initial_post_url: must be an http(s) URL, got 'x.example/initial'",
-                "campaigns[0].outcome_post_url: must be an http(s) URL, got 'x.example/outcome'",
-            ]
-        )
-
-    def test_invalid_toml(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        path = tmp_path / "broken.toml"
-        path.write_text("[server\nbind = 1\n")
-        assert main(["check-config", "--config", str(path)]) == 2
-        assert "not valid TOML" in capsys.readouterr().err
-
-    def test_missing_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        path = tmp_path / "absent.toml"
-        assert main(["check-config", "--config", str(path)]) == 2
-        assert f"{path}: config file not found" in capsys.readouterr().err
-
-    def test_env_credentials_make_plivo_config_pass(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-    ) -> None:
-        path = tmp_path / "plivo.toml"
-        path.write_text(VALID_TOML.replace('kind = "simulator"', 'kind = "plivo"'))
-        monkeypatch.delenv("PLIVO_AUTH_TOKEN", raising=False)
-        assert main(["check-config", "--config", str(path)]) == 2
-        assert "carrier.auth_token:" in capsys.readouterr().err
-        monkeypatch.setenv("PLIVO_AUTH_TOKEN", "from-env")
-        assert main(["check-config", "--config", str(path)]) == 0
-
-    def test_unknown_subcommand_is_usage_error(self, capsys: pytest.CaptureFixture[str]) -> None:
-        assert main(["frobnicate"]) == 2
-        assert "invalid choice" in capsys.readouterr().err
-
-
 class TestRedactUrl:
     """Store URLs printed by check-config never show a password."""
 
@@ -273,7 +188,7 @@ def test_the_commented_ivr_example_in_config_toml_is_valid() -> None:
 
     from orchestrator.config import parse_settings
 
-    text = (Path(__file__).resolve().parents[2] / "config.toml").read_text()
+    text = REPO_CONFIG.read_text()
     text = text.replace("# [campaigns.ivr]", "[campaigns.ivr]")
     text = re.sub(r"^# (prompt|plantypes|redirects|retries|timeout_s) =", r"\1 =", text,
                   flags=re.M)

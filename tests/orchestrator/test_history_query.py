@@ -12,22 +12,22 @@ import pytest
 
 from orchestrator.config import Campaign, CarrierSettings, OperatorSettings, Settings
 from orchestrator.config import StoreSettings as StoreConfig
-from orchestrator.model import CallState, OutcomeKind
-from orchestrator.read_models import CallSummary
-from store.history import (
+from orchestrator.errors import QueryRejected
+from orchestrator.history_query import (
     AGENTS_CURSOR,
     CALLS_CURSOR,
     DEFAULT_LIMIT,
     MAX_LIMIT,
     AgentQuery,
     CallQuery,
-    QueryRejected,
     decode_cursor,
     encode_cursor,
     parse_agent_query,
     parse_call_query,
     parse_time,
 )
+from orchestrator.model import CallState, OutcomeKind
+from orchestrator.read_models import CallSummary
 from web.history import (
     CALL_COLUMNS,
     Redactor,

@@ -40,10 +40,11 @@ from orchestrator.model import LegResult, OutcomeKind
 from simulator import AgentScript, LeadScript
 from tests.support.call_harness import SETTINGS, agent, harness
 from tests.support.e2e import API_DOC_PLAN, E2E_ROUTING, PlanReply, open_e2e
+from tests.support.paths import REPO
 from web.app import create_app
 from web.metrics import create_metrics_blueprint, render, route_kind
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "orchestrator.json"
+DASHBOARD = REPO / "dashboards" / "orchestrator.json"
 
 
 @pytest.fixture(name="log_stream")

@@ -25,12 +25,11 @@ from orchestrator.carriers.plivo.signature import (
 )
 from orchestrator.carriers.plivo.webhooks import (
     Route,
-    WebhookInvalid,
     leg_end_cause,
     parse_event,
     parse_lead_answer,
 )
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, WebhookInvalid
 from orchestrator.messages import (
     LeadHungUp,
     LegAnswered,

@@ -10,13 +10,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from orchestrator.config import API_KEY_MIN_CHARS, Campaign, Settings, parse_settings
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, NoTrackingNumbers, ReferralRejected
 from orchestrator.model import LeadDetails
 from orchestrator.referral_records import Referral
 from orchestrator.referrals import (
-    NoTrackingNumbers,
     ReferralBook,
-    ReferralRejected,
     given_api_key,
     key_matches,
     key_problem,

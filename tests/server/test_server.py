@@ -40,9 +40,9 @@ from server.guard import (
     connection_guard_installed,
 )
 from server.http import hypercorn_config, serve_http, stop_on_signals
+from tests.support.paths import REPO
 from web.app import create_app
 
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 10.0
 
 #: hypercorn #225: a WebSocket upgrade request with one trailing byte after the headers.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from plivo.utils import validate_v3_signature
 
-from orchestrator.errors import ConfigError
 from simulator.causes import (
     BUSY,
     CANCELED,
@@ -20,6 +19,7 @@ from simulator.config import (
     parse_scenario,
     simulator_config_from_mapping,
 )
+from simulator.errors import SimulatorConfigError
 from simulator.executor import collect_digits
 from simulator.limits import CpsGate, RateWindow
 from simulator.params import CallIdentity, CallTimes, call_params, hangup_params
@@ -275,7 +275,7 @@ class TestConfig:
 
     def test_config_problems(self) -> None:
         """Bad values and unknown keys are all reported, each naming its key."""
-        with pytest.raises(ConfigError) as info:
+        with pytest.raises(SimulatorConfigError) as info:
             simulator_config_from_mapping({
                 "auth_id": "XX", "time_scale": 0, "answer_url": "nope", "colour": "red",
                 "agents": {"1": {"busy": "yes"}},

@@ -8,6 +8,7 @@ The seed data (:func:`seed_records`) is shared with ``tests/test_history_http.py
 
 from __future__ import annotations
 
+from orchestrator.history_query import CALLS_CURSOR, AgentQuery, CallQuery, decode_cursor
 from orchestrator.model import (
     CallState,
     LegResult,
@@ -15,7 +16,6 @@ from orchestrator.model import (
 )
 from orchestrator.read_models import CallSummary
 from store import SqlStore
-from store.history import CALLS_CURSOR, AgentQuery, CallQuery, decode_cursor
 from tests.support.history import (
     ALL_NEWEST_FIRST,
     ANN,

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from web.fields import (
-    BodyError,
-    body_kind,
-    fields_from_json,
-    fields_from_pairs,
-    first_value,
-    merge_fields,
-)
+from orchestrator.errors import BodyError
+from web.fields import body_kind, fields_from_json, fields_from_pairs, first_value, merge_fields
 from web.step2 import tracking_guid_of
 
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"

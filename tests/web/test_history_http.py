@@ -24,11 +24,11 @@ from orchestrator.config import (
     Settings,
 )
 from orchestrator.errors import StoreError
+from orchestrator.history_query import AgentQuery, CallQuery
 from orchestrator.read_models import AgentPage, CallPage, CallRecord
 from orchestrator.records import EventLogged
 from server.http import serve_http
 from store import SqlStore
-from store.history import AgentQuery, CallQuery
 from tests.support.history import (
     ALL_NEWEST_FIRST,
     ANN,

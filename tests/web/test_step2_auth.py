@@ -16,7 +16,7 @@ import trio
 from orchestrator.config import Campaign, Settings
 from store import SqlStore, open_store
 from tests.support.service import RunningService, running_service, service_settings
-from web.referrals import Step2KeyCheck, step2_key_check
+from web.step2 import Step2KeyCheck, step2_key_check
 
 pytestmark = pytest.mark.e2e
 

@@ -25,13 +25,7 @@ from orchestrator.carriers.plivo.signature import (
     verify_v3,
 )
 from orchestrator.carriers.plivo.urls import CallbackUrls
-from orchestrator.carriers.plivo.webhooks import (
-    LeadAnswer,
-    Route,
-    WebhookInvalid,
-    parse_event,
-    parse_lead_answer,
-)
+from orchestrator.carriers.plivo.webhooks import LeadAnswer, Route, parse_event, parse_lead_answer
 from orchestrator.carriers.plivo.xml import (
     empty_xml,
     hold_music_xml,
@@ -40,6 +34,7 @@ from orchestrator.carriers.plivo.xml import (
     unknown_number_xml,
     voicemail_xml,
 )
+from orchestrator.errors import WebhookInvalid
 
 __all__ = [
     "MAIN_ACCOUNT_SIGNATURE_HEADER",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from orchestrator.carriers.plivo.urls import CALL_PARAM, LEG_PARAM
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import WebhookInvalid
 from orchestrator.ids import canonical_guid, is_leg_id
 from orchestrator.messages import (
     CarrierEvent,
@@ -32,10 +32,6 @@ from orchestrator.messages import (
     VoicemailRecorded,
 )
 from orchestrator.numbers import to_nanp10
-
-
-class WebhookInvalid(OrchestratorError):
-    """A carrier callback lacks a field we need, or carries an invalid one (HTTP 400)."""
 
 
 class Route(StrEnum):
