@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import structlog
 
+from actors.teardown import Teardown
 from orchestrator.config import RoutingSettings
 from orchestrator.model import InboundCall
 from orchestrator.ports import Carrier, Recorder
@@ -32,11 +33,10 @@ class CallContext:
     routing: RoutingSettings
     carrier: Carrier
     recorder: Recorder
+    #: Ends legs at the carrier (and keeps trying beyond the call's life when it fails).
+    teardown: Teardown
     now: Callable[[], float] = time.time
     journal: list[Record] = field(default_factory=list)
-    #: Ends a leg the call could not end itself (the carrier failed): keeps retrying in the
-    #: service, beyond the call's life. Arguments: request id, carrier call id.
-    keep_ending: Callable[[str, str], None] | None = None
 
     def event(self, name: str, *, level: str = "info", **data: Any) -> None:
         """Log ``name`` (call context comes from contextvars) and journal it."""

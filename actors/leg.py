@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 import trio
 
+from actors.teardown import Target
 from orchestrator.errors import CarrierError
 from orchestrator.messages import Decision
 from orchestrator.model import LegResult, PlanAgent
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 logger = structlog.get_logger()
 
-#: How long ending a leg at the carrier may take.
-CLEANUP_TIMEOUT_S = 10.0
 #: How long a placed leg waits for its request id to be committed (a restart needs it).
 DURABLE_WRITE_TIMEOUT_S = 5.0
 
@@ -182,26 +181,15 @@ async def end_legs(legs: Iterable[Leg], ctx: CallContext) -> None:
 
 
 async def _end_leg(leg: Leg, ctx: CallContext) -> None:
-    """Hang up if answered, else cancel the request; then record how the leg ended."""
+    """Hang up if answered, else cancel the request (:mod:`actors.teardown`); then record how
+    the leg ended."""
     with structlog.contextvars.bound_contextvars(**leg.log_context()):
         leg.settle(LegResult.CANCELLED)
-        failed = ""
-        with trio.move_on_after(CLEANUP_TIMEOUT_S) as scope:
-            try:
-                if leg.call_id:
-                    await ctx.carrier.hangup(leg.call_id)
-                else:
-                    await ctx.carrier.cancel(leg.request_id)
-            except CarrierError as exc:
-                failed = str(exc)
-        if scope.cancelled_caught:
-            failed = f"no answer from the carrier in {CLEANUP_TIMEOUT_S:g} s"
+        failed = await ctx.teardown.end(Target(leg.request_id, leg.call_id))
         if failed:
-            # The agent's phone may still be ringing: keep trying after this call moves on.
+            # The agent's phone may still be ringing: the teardown keeps trying.
             ctx.event("leg.end_failed", error=failed, request_id=leg.request_id,
                       call_id=leg.call_id, level="error")
-            if ctx.keep_ending is not None:
-                ctx.keep_ending(leg.request_id, leg.call_id)
         leg.mark_over(leg.result or LegResult.CANCELLED)
         leg_ended(leg, ctx)
         await ctx.flush()

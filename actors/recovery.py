@@ -18,22 +18,21 @@ At start-up, before taking new calls, every stored call that is not finished is 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 import trio
 
+from actors.teardown import Target, Teardown
 from orchestrator.config import Settings
-from orchestrator.errors import CarrierError
 from orchestrator.model import CallState, LegResult, Outcome
-from orchestrator.ports import Carrier, Recorder
+from orchestrator.ports import Recorder
 from orchestrator.records import CallFinished, EventLogged, LegUpdated, Record
 
 logger = structlog.get_logger()
 
-CARRIER_TIMEOUT_S = 10.0
 
 
 class StoredLeg(Protocol):
@@ -126,7 +125,7 @@ def plan_recovery(call: UnfinishedCall) -> Recovery:
 
 async def recover_calls(
     source: UnfinishedCalls,
-    carrier: Carrier,
+    teardown: Teardown,
     recorder: Recorder,
     settings: Settings,
     *,
@@ -139,33 +138,27 @@ async def recover_calls(
             tracking_guid=call.tracking_guid, campaign=call.campaign,
             call_uuid=call.carrier_call_id,
         ):
-            await _recover(call, plan_recovery(call), carrier, recorder, settings, now)
+            await _recover(call, plan_recovery(call), teardown, recorder, settings, now)
     return len(calls)
 
 
 async def _recover(
-    call: UnfinishedCall, plan: Recovery, carrier: Carrier, recorder: Recorder,
+    call: UnfinishedCall, plan: Recovery, teardown: Teardown, recorder: Recorder,
     settings: Settings, now: Callable[[], float],
 ) -> None:
     failures: list[str] = []
 
-    async def end(what: str, fn: Callable[[str], Awaitable[None]], ident: str) -> None:
-        with trio.move_on_after(CARRIER_TIMEOUT_S) as scope:
-            try:
-                await fn(ident)
-            except CarrierError as exc:
-                failures.append(f"{what} {ident}: {exc}")
-        if scope.cancelled_caught:
-            failures.append(f"{what} {ident}: timed out")
+    async def end(what: str, target: Target) -> None:
+        error = await teardown.end(target)  # retried in the background if it failed
+        if error is not None:
+            failures.append(f"{what} {target.call_id or target.request_id}: {error}")
 
     async with trio.open_nursery() as nursery:
         for leg in plan.legs_to_end:
-            if leg.call_id:
-                nursery.start_soon(end, "hangup", carrier.hangup, leg.call_id)
-            else:
-                nursery.start_soon(end, "cancel", carrier.cancel, leg.request_id)
+            what = "hangup" if leg.call_id else "cancel"
+            nursery.start_soon(end, what, Target(leg.request_id, leg.call_id))
         if plan.hang_up_lead and call.carrier_call_id:
-            nursery.start_soon(end, "hangup lead", carrier.hangup, call.carrier_call_id)
+            nursery.start_soon(end, "hangup lead", Target(call_id=call.carrier_call_id))
     campaign = settings.campaign_named(call.campaign)
     url = campaign.outcome_post_url if campaign else ""
     at = now()

@@ -29,6 +29,7 @@ from actors.context import CallContext
 from actors.leg import Leg, LegPhase, end_legs, place_leg
 from actors.mailbox import Envelope, ReplySlot, open_mailbox
 from actors.referee import Referee
+from actors.teardown import Target
 from orchestrator.config import Campaign
 from orchestrator.errors import CarrierError, OrchestratorError, PlanConflict, PlanRejected
 from orchestrator.ivr import IvrMenu
@@ -258,15 +259,10 @@ class CallSupervisor:
                 await self.ctx.flush()
 
     async def _end_stray(self, request_id: str, call_id: str) -> None:
-        with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
-            try:
-                if call_id:
-                    await self.ctx.carrier.hangup(call_id)
-                elif request_id:
-                    await self.ctx.carrier.cancel(request_id)
-            except CarrierError as exc:
-                self.ctx.event("leg.end_failed", error=str(exc), request_id=request_id,
-                               call_id=call_id, level="error")
+        failed = await self.ctx.teardown.end(Target(request_id, call_id))
+        if failed:
+            self.ctx.event("leg.end_failed", error=failed, request_id=request_id,
+                           call_id=call_id, level="error")
 
     def _lead_gone(self) -> None:
         """The lead hung up. Before a winner: stop routing at once (every leg ends). A lead the
@@ -471,14 +467,10 @@ class CallSupervisor:
         return Outcome.hung_up()
 
     async def _hang_up_quietly(self, call_id: str) -> None:
-        if not call_id:
-            return
-        with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
-            try:
-                await self.ctx.carrier.hangup(call_id)
-            except CarrierError as exc:
-                self.ctx.event("call.hangup_failed", call_id=call_id, error=str(exc),
-                               level="warning")
+        """Hang up the lead's or the winner's call (the teardown retries if the carrier fails)."""
+        failed = await self.ctx.teardown.end(Target(call_id=call_id))
+        if failed:
+            self.ctx.event("call.hangup_failed", call_id=call_id, error=failed, level="warning")
 
     async def _finish(self) -> None:
         """Decide and record the one outcome (shielded: runs even when cancelled)."""

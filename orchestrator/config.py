@@ -61,6 +61,11 @@ class CarrierSettings:
     api_url: str = "https://api.plivo.com"
     verify_signatures: bool = True
     calls_per_second: float = 2.0
+    # ending a leg at the carrier (actors/teardown.py): one attempt, then background retries
+    end_timeout_s: float = 10.0
+    end_retry_s: float = 1.0
+    end_retry_max_s: float = 15.0
+    end_retry_for_s: float = 90.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +260,10 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "api_url": _Key(str, "https://api.plivo.com", _is_url),
         "verify_signatures": _Key(bool, True),
         "calls_per_second": _Key(_NUMBER, 2.0, _positive),
+        "end_timeout_s": _Key(_NUMBER, 10.0, _positive),
+        "end_retry_s": _Key(_NUMBER, 1.0, _positive),
+        "end_retry_max_s": _Key(_NUMBER, 15.0, _positive),
+        "end_retry_for_s": _Key(_NUMBER, 90.0, _not_negative),
     },
     "routing": {
         "plan_timeout_s": _Key(_NUMBER, 10.0, _positive),

@@ -15,7 +15,6 @@ finish, then cancel the rest — each still ends its legs and records its outcom
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -26,8 +25,9 @@ import trio
 from actors.context import CallContext
 from actors.outbox import OutboxDeliverer
 from actors.supervisor import CallSupervisor
+from actors.teardown import Target, Teardown, TeardownPolicy
 from orchestrator.config import Settings
-from orchestrator.errors import CallNotFound, CarrierError, PlanConflict
+from orchestrator.errors import CallNotFound, PlanConflict
 from orchestrator.ids import new_leg_id, new_tracking_guid
 from orchestrator.messages import (
     LEAD_UNAVAILABLE_TEXT,
@@ -73,9 +73,13 @@ class Orchestrator:
         now: Callable[[], float] = time.time,
         new_guid: Callable[[], str] = new_tracking_guid,
         referrals: ReferralBook | None = None,
+        teardown: Teardown | None = None,
     ) -> None:
         self.settings = settings
         self._carrier = carrier
+        # ending legs at the carrier: given by the wiring (already running), or our own
+        self._owns_teardown = teardown is None
+        self.teardown = teardown or Teardown(carrier, TeardownPolicy.from_settings(settings))
         self._recorder = recorder
         self._customer = customer
         self._lookup = lookup
@@ -101,6 +105,8 @@ class Orchestrator:
         """Own the calls until :meth:`shutdown` (or cancellation)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self._owns_teardown:
+                await nursery.start(self.teardown.run)
             await nursery.start(self.outcomes.run)
             async with trio.open_nursery() as calls:
                 self._calls_nursery = calls
@@ -192,8 +198,8 @@ class Orchestrator:
             routing=self.settings.routing,
             carrier=self._carrier,
             recorder=self._recorder,
+            teardown=self.teardown,
             now=self._now,
-            keep_ending=self._keep_ending,
         )
         sup = CallSupervisor(
             ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_leg_id,
@@ -247,44 +253,10 @@ class Orchestrator:
             return Release(LEAD_UNAVAILABLE_TEXT)  # never a hold room nobody routes
         return None
 
-    def _keep_ending(self, request_id: str, call_id: str) -> None:
-        if self._nursery is not None:
-            with contextlib.suppress(RuntimeError):  # shutting down: nothing more can be done
-                self._nursery.start_soon(self._end_until_done, request_id, call_id)
-
-    async def _end_until_done(self, request_id: str, call_id: str) -> None:
-        """Retry ending a leg whose end failed, with back-off, for as long as it could still
-        be ringing or talking (ring + accept timeouts and a margin)."""
-        routing = self.settings.routing
-        give_up = trio.current_time() + routing.ring_timeout_s + routing.accept_timeout_s + 60
-        delay = 1.0
-        attempt = 1
-        while trio.current_time() + delay < give_up:
-            await trio.sleep(delay)
-            attempt += 1
-            with trio.move_on_after(10):
-                try:
-                    if call_id:
-                        await self._carrier.hangup(call_id)
-                    else:
-                        await self._carrier.cancel(request_id)
-                except CarrierError as exc:
-                    logger.warning("leg.end_retry_failed", request_id=request_id,
-                                   call_id=call_id, attempt=attempt, error=str(exc))
-                else:
-                    logger.info("leg.end_retried", request_id=request_id, call_id=call_id,
-                                attempt=attempt)
-                    return
-            delay = min(delay * 2, 15.0)
-        logger.error("leg.end_abandoned", request_id=request_id, call_id=call_id,
-                     attempts=attempt)
-
     async def _cancel_stray(self, request_id: str) -> None:
-        with trio.move_on_after(10):
-            try:
-                await self._carrier.cancel(request_id)
-            except CarrierError as exc:
-                logger.error("leg.end_failed", request_id=request_id, error=str(exc))
+        failed = await self.teardown.end(Target(request_id=request_id))
+        if failed:
+            logger.error("leg.end_failed", request_id=request_id, error=failed)
 
     # --- customer side ---------------------------------------------------------------------
 

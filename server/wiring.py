@@ -28,6 +28,7 @@ import trio
 
 from actors.outbox import OutboxDeliverer, RetryPolicy
 from actors.recovery import recover_calls
+from actors.teardown import Teardown, TeardownPolicy
 from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer_client import HttpCustomer
@@ -107,8 +108,10 @@ async def run_service(
         async with trio.open_nursery() as root:
             async with open_carrier(settings, root) as (carrier, simulator):
                 await root.start(store.run)
+                teardown = Teardown(carrier, TeardownPolicy.from_settings(settings))
+                await root.start(teardown.run)
                 # restart safety: finish what a crash left in flight before taking calls
-                recovered = await recover_calls(store, carrier, store, settings, now=time.time)
+                recovered = await recover_calls(store, teardown, store, settings, now=time.time)
                 if recovered:
                     await store.flush()
                     logger.warning("service.recovered_calls", calls=recovered)
@@ -123,7 +126,7 @@ async def run_service(
                                          last_referral_id=stored.last_referral_id)
                 orchestrator = Orchestrator(
                     settings, carrier=carrier, recorder=store, customer=customer, lookup=store,
-                    referrals=referrals, outcomes=outbox,
+                    referrals=referrals, outcomes=outbox, teardown=teardown,
                 )
                 app = create_app(
                     orchestrator, settings,

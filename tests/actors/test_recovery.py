@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 from actors.recovery import LegToEnd, plan_recovery, recover_calls
+from actors.teardown import Teardown
 from orchestrator.carriers.fake import AgentScript, FakeCarrier, LeadScript
 from orchestrator.model import CallState, LegResult, OutcomeKind
 from orchestrator.ports import LegRequest
@@ -104,7 +105,8 @@ async def test_recovery_ends_legs_at_the_carrier_and_queues_one_outcome(
         request_id = await carrier.originate(request)
         carrier.lead_calls("g-1", "lead-1", LeadScript())
         source = Source([Call(legs=(Leg("a", 1, request_id=request_id),))])
-        count = await recover_calls(source, carrier, recorder, SETTINGS, now=trio.current_time)
+        count = await recover_calls(source, Teardown(carrier), recorder, SETTINGS,
+                                    now=trio.current_time)
         assert count == 1
         assert carrier.live == {}
         assert carrier.leads == {}
