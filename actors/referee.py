@@ -1,11 +1,15 @@
-"""The referee: one call's routing state, changed only by the call's dispatcher task.
+"""The referee: one call's routing decisions, as a state machine without trio and without I/O.
 
-Every carrier event of a call passes through :meth:`Referee.handle` in arrival order, and
-``handle`` is synchronous: no other task can run between reading the state and changing it.
-That is what makes "the first accept wins" atomic — two agents pressing 1 in the same instant
-are two events in the mailbox; the first one handled wins, the second is told the call was
-taken — and it is why no decision here does I/O. Carrier work the referee wants done (end a
-stray leg) is queued for the dispatcher to perform (:meth:`Referee.take_strays`).
+Every carrier event of a call passes through :meth:`Referee.handle` in arrival order —
+``handle(event, now)`` returns the decision the carrier needs (if any) and the *effects* to
+carry out: log lines for the call's event log (:class:`Log`), store records (:class:`Note`),
+legs to end at the carrier (:class:`EndStray`) and :class:`Signal`\\ s for the tasks waiting
+on the call (the tier decided, the lead gone, the recording ready...). The call's supervisor
+owns the clock and the events: it calls the referee from its single dispatcher task (and from
+the tier runner), synchronously, and performs the effects. So no other task can run between
+reading the state and changing it — that is what makes "the first accept wins" atomic: two
+agents pressing 1 in the same instant are two events in the mailbox; the first one handled
+wins, the second is told the call was taken.
 
 Peers get this wrong in known ways (mod_callcenter's "zombie" legs still ringing after the call
 was taken, Asterisk ringall's double accept); the rules here answer each of them:
@@ -18,18 +22,17 @@ was taken, Asterisk ringall's double accept); the rules here answer each of them
 - a leg we no longer know that rings or answers (its actor already ended it, or the call is
   over) is ended again at the carrier;
 - winning decides the tier, which then ends every other leg at once.
+
+Tested as plain synchronous functions, table by table (``tests/actors/test_referee.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 
-import structlog
-import trio
-
-from actors.context import CallContext
-from actors.leg import Leg, LegPhase, TierRace, leg_ended
+from actors.race import Leg, LegPhase, TierRace
 from orchestrator.ivr import IvrChoice, IvrMenu, choose
 from orchestrator.messages import (
     TAKEN_TEXT,
@@ -50,8 +53,8 @@ from orchestrator.messages import (
     VoicemailRecorded,
     Whisper,
 )
-from orchestrator.model import LegResult
-from orchestrator.records import LegUpdated
+from orchestrator.model import InboundCall, LegResult
+from orchestrator.records import LegUpdated, Record
 
 _END_RESULTS = {
     LegEndCause.BUSY: LegResult.BUSY,
@@ -69,25 +72,80 @@ def whisper_text(plantype: str, lead_phone: str) -> str:
     return f"Incoming {plantype} call from {spoken}. Press 1 to accept, any other key to decline."
 
 
+# --- time and effects ------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
-class Stray:
-    """A leg to end at the carrier because nobody owns it any more."""
+class Now:
+    """The instant an event is handled: ``mono`` for durations (the trio clock), ``wall``
+    (epoch seconds) for what is stored."""
+
+    mono: float
+    wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Log ``name`` (and keep it in the call's event log), in ``leg``'s context if given."""
+
+    name: str
+    data: Mapping[str, object] = field(default_factory=dict)
+    level: str = "info"
+    leg: Leg | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Journal ``record`` for the store."""
+
+    record: Record
+
+
+@dataclass(frozen=True, slots=True)
+class EndStray:
+    """End at the carrier a leg that nobody owns any more."""
 
     request_id: str = ""
     call_id: str = ""
 
 
+class Signal(StrEnum):
+    """Something the call's tasks wait for has happened."""
+
+    TIER_DECIDED = "tier_decided"  # the race needs nothing more from the carrier
+    LEAD_GONE = "lead_gone"
+    WINNER_GONE = "winner_gone"  # the connected agent's leg ended
+    RECORDING_READY = "recording_ready"
+    VOICEMAIL_READY = "voicemail_ready"
+    IVR_ANSWERED = "ivr_answered"
+
+
+Effect = Log | Note | EndStray | Signal
+
+
+@dataclass(slots=True)
+class Handled:
+    """What handling one event produced: the carrier's answer, and the effects to carry out."""
+
+    decision: Decision | None = None
+    effects: list[Effect] = field(default_factory=list)
+
+
+# --- the referee -----------------------------------------------------------------------------
+
+
 class Referee:
-    """Routing state of one call. See the module docstring for the rules."""
+    """Routing state of one call. See the module docstring for the rules.
+
+    Args:
+        call: the call (its TrackingGUID, lead phone and plantype appear in decisions).
+        accept_timeout_s: the press-1 window (``routing.accept_timeout_s``).
+    """
 
     __slots__ = (  # thousands live at once: no per-instance dict
-        "_ivr_answered",
-        "_on_lead_gone",
-        "_recording_ready",
-        "_strays",
-        "_voicemail_ready",
-        "_winner_gone",
-        "ctx",
+        "_decided_told",
+        "accept_timeout_s",
+        "call",
         "ivr_choice",
         "ivr_decision",
         "ivr_menu",
@@ -97,61 +155,35 @@ class Referee:
         "recording_url",
         "voicemail",
         "winner",
+        "winner_gone",
         "won_at",
     )
 
-    def __init__(
-        self, ctx: CallContext, on_lead_gone: Callable[[], None]
-    ) -> None:
-        self.ctx = ctx
-        self._on_lead_gone = on_lead_gone
+    def __init__(self, call: InboundCall, *, accept_timeout_s: float) -> None:
+        self.call = call
+        self.accept_timeout_s = accept_timeout_s
         self.legs: dict[str, Leg] = {}
         self.race: TierRace | None = None
+        self._decided_told = False
         self.winner: Leg | None = None
-        self.won_at: float | None = None  # trio clock
-        self.lead_gone = trio.Event()
-        self._winner_gone: trio.Event | None = None
-        self._recording_ready: trio.Event | None = None
-        self._voicemail_ready: trio.Event | None = None
-        self._ivr_answered: trio.Event | None = None
+        self.won_at: float | None = None  # mono
+        self.lead_gone = False
+        self.winner_gone = False
         self.recording_url = ""
         self.voicemail: VoicemailRecorded | None = None
         self.ivr_menu: IvrMenu | None = None  # set by the supervisor while it asks
         self.ivr_choice: IvrChoice | None = None
         self.ivr_decision: Decision | None = None
-        self._strays: list[Stray] | None = None  # rare: made on first use
-
-    # Events a call may never need are made on first use: a live call holds thousands of
-    # siblings, and each trio.Event costs a few hundred bytes.
 
     @property
-    def winner_gone(self) -> trio.Event:
-        """The connected agent's leg has ended."""
-        return self._lazy_event("_winner_gone")
+    def _guid(self) -> str:
+        return self.call.tracking_guid
 
-    @property
-    def recording_ready(self) -> trio.Event:
-        return self._lazy_event("_recording_ready")
-
-    @property
-    def voicemail_ready(self) -> trio.Event:
-        return self._lazy_event("_voicemail_ready")
-
-    @property
-    def ivr_answered(self) -> trio.Event:
-        return self._lazy_event("_ivr_answered")
-
-    def _lazy_event(self, attribute: str) -> trio.Event:
-        event: trio.Event | None = getattr(self, attribute)
-        if event is None:
-            event = trio.Event()
-            setattr(self, attribute, event)
-        return event
-
-    # --- the tier runner's side ------------------------------------------------------------
+    # --- the tier runner's side ----------------------------------------------------------------
 
     def open_race(self, number: int) -> TierRace:
         self.race = TierRace(number)
+        self._decided_told = False
         return self.race
 
     def add_leg(self, leg: Leg) -> None:
@@ -159,86 +191,113 @@ class Referee:
         self.race.legs.append(leg)
         self.legs[leg.leg_id] = leg
 
+    def all_started(self) -> list[Effect]:
+        """Every leg of the race has been placed (or refused)."""
+        assert self.race is not None
+        self.race.all_started = True
+        return self._review()
+
+    def leg_not_placed(self, leg: Leg, result: LegResult, now: Now) -> list[Effect]:
+        """The carrier refused the leg (``FAILED``), or the tier closed before it was sent
+        (``CANCELLED``)."""
+        leg.mark_over(result)
+        return [*self._leg_ended(leg, now), *self._review()]
+
+    def leg_ended_by_us(self, leg: Leg, now: Now) -> list[Effect]:
+        """We ended the leg at the carrier (it may have told us first: then nothing)."""
+        if leg.over:
+            return []
+        leg.mark_over(leg.result or LegResult.CANCELLED)
+        return [*self._leg_ended(leg, now), *self._review()]
+
+    def tier_timed_out(self, now: Now) -> list[Effect]:
+        """The tier waited past ring + accept for the carrier: its live legs are given up."""
+        assert self.race is not None
+        for leg in self.race.legs:
+            if not leg.over:
+                leg.settle(LegResult.NO_INPUT if leg.answered_at is not None
+                           else LegResult.NO_ANSWER)
+        return []
+
     def close_race(self) -> None:
         self.race = None
 
-    # --- the dispatcher's side -------------------------------------------------------------
+    def lead_ended(self) -> list[Effect]:
+        """The lead's side is being ended by us (an operator's hang-up): nothing may win now."""
+        if self.lead_gone:
+            return []
+        self.lead_gone = True
+        return [Signal.LEAD_GONE]
 
-    def handle(self, event: CarrierEvent) -> Decision | None:
-        """Apply one carrier event; return the answer the carrier needs, if any."""
-        leg_id = getattr(event, "leg_id", "")
-        leg = self.legs.get(leg_id) if leg_id else None
-        if leg is None:
-            return self._handle(event)
-        with structlog.contextvars.bound_contextvars(
-            leg_id=leg.leg_id, agent_id=leg.agent.agent_id, tier=leg.tier
-        ):
-            return self._handle(event)
+    # --- the dispatcher's side ------------------------------------------------------------------
 
-    def _handle(self, event: CarrierEvent) -> Decision | None:
+    def handle(self, event: CarrierEvent, now: Now) -> Handled:
+        """Apply one carrier event; return the carrier's answer, if any, and the effects."""
+        out = Handled()
         match event:
             case LegRinging():
-                self._ringing(event)
+                self._ringing(event, out)
             case LegAnswered():
-                return self._answered(event)
+                out.decision = self._answered(event, now, out)
             case LegDigits():
-                return self._digits(event)
+                out.decision = self._digits(event, now, out)
             case LegEnded():
-                self._ended(event)
+                self._ended(event, now, out)
             case LeadHungUp():
-                self._lead_hung_up()
+                self._lead_hung_up(out)
             case IvrAnswered():
-                return self.ivr(event.digits)
+                out.decision = self.ivr(event.digits, out)
             case RecordingReady():
                 self.recording_url = event.url
-                self.recording_ready.set()
-                self.ctx.event("call.recording_ready", url=event.url)
+                out.effects += [Signal.RECORDING_READY,
+                                Log("call.recording_ready", {"url": event.url})]
             case VoicemailRecorded():
                 if self.voicemail is None:
                     self.voicemail = event
-                    self.voicemail_ready.set()
-                    self.ctx.event("call.voicemail_recorded", url=event.url,
-                                   duration_s=event.duration_s)
-        return None
+                    out.effects += [
+                        Signal.VOICEMAIL_READY,
+                        Log("call.voicemail_recorded",
+                            {"url": event.url, "duration_s": event.duration_s}),
+                    ]
+        return out
 
-    def ivr(self, digits: str) -> Decision:
+    def ivr(self, digits: str, out: Handled | None = None) -> Decision:
         """The lead answered the IVR question. Idempotent: a carrier retry gets the same
         answer as the first request."""
         if self.ivr_decision is not None:
             return self.ivr_decision
         menu = self.ivr_menu
-        call = self.ctx.call
         if menu is None:
             return JoinRoom()  # not asking (any more): the lead waits for an agent
-        choice = choose(menu, digits, call.plantype)
+        choice = choose(menu, digits, self.call.plantype)
         decision: Decision = (
-            Forward(choice.redirect_to, caller_id=call.dialled_number)
+            Forward(choice.redirect_to, caller_id=self.call.dialled_number)
             if choice.redirect_to else JoinRoom()
         )
         self.ivr_choice, self.ivr_decision = choice, decision
-        self.ctx.event("ivr.answered", key=choice.key, plantype=choice.plantype,
-                       redirect_to=choice.redirect_to or None)
-        self.ivr_answered.set()
+        if out is not None:
+            out.effects += [
+                Log("ivr.answered", {"key": choice.key, "plantype": choice.plantype,
+                                     "redirect_to": choice.redirect_to or None}),
+                Signal.IVR_ANSWERED,
+            ]
         return decision
 
-    def take_strays(self) -> list[Stray]:
-        """The legs to end at the carrier since the last call (the dispatcher ends them)."""
-        strays, self._strays = self._strays, None
-        return strays or []
-
-    def released(self, event: LegAnswered | LegDigits) -> None:
+    def released(self, event: LegAnswered | LegDigits) -> list[Effect]:
         """The carrier released this leg because our answer came too late."""
         leg = self.legs.get(event.leg_id)
-        if leg is not None and isinstance(event, LegAnswered) and leg.answer_reply is None:
+        if leg is None:
+            return []
+        if isinstance(event, LegAnswered) and leg.answer_reply is None:
             leg.answer_reply = Release()
-        elif leg is not None and isinstance(event, LegDigits) and leg.digits_reply is None:
+        elif isinstance(event, LegDigits) and leg.digits_reply is None:
             leg.digits_reply = Release()
-        if leg is not None and not leg.won:
-            with structlog.contextvars.bound_contextvars(
-                leg_id=leg.leg_id, agent_id=leg.agent.agent_id, tier=leg.tier
-            ):
-                leg.settle(LegResult.CANCELLED)
-                self.ctx.event("leg.reply_too_late", level="warning")
+        if leg.won:
+            return []
+        leg.settle(LegResult.CANCELLED)
+        return [Log("leg.reply_too_late", level="warning", leg=leg)]
+
+    # --- events ---------------------------------------------------------------------------------
 
     def _live_leg(self, leg_id: str) -> Leg | None:
         """The leg if it still belongs to the race now ringing and may still win."""
@@ -246,31 +305,32 @@ class Referee:
         race = self.race
         if leg is None or leg.settled or race is None or leg not in race.legs:
             return None
-        if race.winner is not None or race.closing or self.lead_gone.is_set():
+        if race.winner is not None or race.closing or self.lead_gone:
             return None
         return leg
 
-    def _ringing(self, event: LegRinging) -> None:
+    def _ringing(self, event: LegRinging, out: Handled) -> None:
         leg = self.legs.get(event.leg_id)
         if leg is None or leg.over:
-            self._stray(event.request_id, event.call_id, why="rang after it was ended")
+            self._stray(event.request_id, event.call_id, "rang after it was ended", out, leg)
             return
         leg.call_id = event.call_id or leg.call_id
         if leg.phase is LegPhase.DIALLING:
             leg.phase = LegPhase.RINGING
-            self.ctx.event("leg.ringing", level="debug")
+            out.effects.append(Log("leg.ringing", level="debug", leg=leg))
 
-    def _answered(self, event: LegAnswered) -> Decision:
+    def _answered(self, event: LegAnswered, now: Now, out: Handled) -> Decision:
         leg = self.legs.get(event.leg_id)
         if leg is None:
-            return self._answered_once(event, None)
+            return self._answered_once(event, None, now, out)
         if leg.answer_reply is None:
-            leg.answer_reply = self._answered_once(event, leg)
+            leg.answer_reply = self._answered_once(event, leg, now, out)
         else:
-            self.ctx.event("leg.answer_repeated", level="debug")
+            out.effects.append(Log("leg.answer_repeated", level="debug", leg=leg))
         return leg.answer_reply
 
-    def _answered_once(self, event: LegAnswered, leg: Leg | None) -> Decision:
+    def _answered_once(self, event: LegAnswered, leg: Leg | None, now: Now,
+                       out: Handled) -> Decision:
         if leg is not None:
             leg.call_id = event.call_id or leg.call_id
         live = self._live_leg(event.leg_id)
@@ -278,106 +338,133 @@ class Referee:
             if leg is not None and not leg.won:
                 leg.settle(LegResult.TAKEN)
             elif leg is None:
-                self._stray("", event.call_id, why="answered for an unknown leg")
-            self.ctx.event("leg.answered_late", leg_id=event.leg_id, call_id=event.call_id)
+                self._stray("", event.call_id, "answered for an unknown leg", out, None)
+            out.effects.append(Log("leg.answered_late",
+                                   {"leg_id": event.leg_id, "call_id": event.call_id}, leg=leg))
             return Release(TAKEN_TEXT)
-        live.answered_at = trio.current_time()
-        self.ctx.event("leg.answered", press1=live.agent.press1)
-        self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, live.leg_id, self.ctx.now(),
-                                 carrier_call_id=live.call_id or None,
-                                 answered_at=self.ctx.now()))
+        live.answered_at = now.mono
+        out.effects += [
+            Log("leg.answered", {"press1": live.agent.press1}, leg=live),
+            Note(LegUpdated(self._guid, live.leg_id, now.wall,
+                            carrier_call_id=live.call_id or None, answered_at=now.wall)),
+        ]
         if not live.agent.press1:
-            return self._win(live)
+            return self._win(live, now, out)
         live.phase = LegPhase.WHISPERING
-        call = self.ctx.call  # the plantype may have been chosen in the IVR
-        return Whisper(whisper_text(call.plantype, call.lead_phone),
-                       self.ctx.routing.accept_timeout_s)
+        # the plantype may have been chosen in the IVR
+        return Whisper(whisper_text(self.call.plantype, self.call.lead_phone),
+                       self.accept_timeout_s)
 
-    def _digits(self, event: LegDigits) -> Decision:
+    def _digits(self, event: LegDigits, now: Now, out: Handled) -> Decision:
         leg = self.legs.get(event.leg_id)
         if leg is None:
-            return self._digits_once(event)
+            return self._digits_once(event, now, out)
         if leg.digits_reply is None:
-            leg.digits_reply = self._digits_once(event)
+            leg.digits_reply = self._digits_once(event, now, out)
         else:
-            self.ctx.event("leg.digits_repeated", digits=event.digits, level="debug")
+            out.effects.append(Log("leg.digits_repeated", {"digits": event.digits},
+                                   level="debug", leg=leg))
         return leg.digits_reply
 
-    def _digits_once(self, event: LegDigits) -> Decision:
+    def _digits_once(self, event: LegDigits, now: Now, out: Handled) -> Decision:
         live = self._live_leg(event.leg_id)
         if live is None or live.phase is not LegPhase.WHISPERING:
             leg = self.legs.get(event.leg_id)
             if leg is not None and not leg.won:
                 leg.settle(LegResult.TAKEN)
-            self.ctx.event("leg.accepted_late", leg_id=event.leg_id, digits=event.digits)
+            out.effects.append(Log("leg.accepted_late",
+                                   {"leg_id": event.leg_id, "digits": event.digits}, leg=leg))
             return Release(TAKEN_TEXT)
         if event.digits[:1] == ACCEPT_DIGIT:
-            return self._win(live)
+            return self._win(live, now, out)
         result = LegResult.DECLINED if event.digits else LegResult.NO_INPUT
         live.settle(result)
-        self.ctx.event("leg.declined", digits=event.digits, result=result.value)
+        out.effects.append(Log("leg.declined", {"digits": event.digits, "result": result.value},
+                               leg=live))
         return Release(DECLINE_TEXT)
 
-    def _win(self, leg: Leg) -> Connect:
+    def _win(self, leg: Leg, now: Now, out: Handled) -> Connect:
         race = self.race
         assert race is not None
         assert race.winner is None
         race.winner = self.winner = leg
-        self.won_at = trio.current_time()
+        self.won_at = now.mono
         leg.won = True
         leg.result = LegResult.ACCEPTED
         leg.phase = LegPhase.CONNECTED
-        self.ctx.event("leg.accepted")
-        self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, leg.leg_id, self.ctx.now(),
-                                 carrier_call_id=leg.call_id or None,
-                                 result=LegResult.ACCEPTED))
-        race.review()  # decided: the tier ends every other leg now
-        return Connect(room=self.ctx.call.tracking_guid)
+        out.effects += [
+            Log("leg.accepted", leg=leg),
+            Note(LegUpdated(self._guid, leg.leg_id, now.wall, carrier_call_id=leg.call_id or None,
+                            result=LegResult.ACCEPTED)),
+            *self._review(),  # decided: the tier ends every other leg now
+        ]
+        return Connect(room=self._guid)
 
-    def _ended(self, event: LegEnded) -> None:
+    def _ended(self, event: LegEnded, now: Now, out: Handled) -> None:
         leg = self.legs.get(event.leg_id)
         if leg is None:
             return
         leg.call_id = event.call_id or leg.call_id
         if leg.won:
-            if not self.winner_gone.is_set():
-                self.ctx.event("leg.ended", result=LegResult.ACCEPTED.value,
-                               duration_s=event.duration_s)
-                self.ctx.note(LegUpdated(self.ctx.call.tracking_guid, leg.leg_id,
-                                         self.ctx.now(), ended_at=self.ctx.now()))
-                self.winner_gone.set()
+            if not self.winner_gone:
+                self.winner_gone = True
+                out.effects += [
+                    Log("leg.ended", {"result": LegResult.ACCEPTED.value,
+                                      "duration_s": event.duration_s}, leg=leg),
+                    Note(LegUpdated(self._guid, leg.leg_id, now.wall, ended_at=now.wall)),
+                    Signal.WINNER_GONE,
+                ]
             return
         if leg.over:
             return
         if leg.result is None:
             if event.cause is LegEndCause.HANGUP:
-                leg.result = self._hangup_result(leg)
+                leg.result = self._hangup_result(leg, now)
             else:
                 leg.result = _END_RESULTS[event.cause]
         leg.mark_over(leg.result)
-        leg_ended(leg, self.ctx)
+        out.effects += self._leg_ended(leg, now)
         if self.race is not None and leg in self.race.legs:
-            self.race.review()
+            out.effects += self._review()
 
-    def _hangup_result(self, leg: Leg) -> LegResult:
+    def _hangup_result(self, leg: Leg, now: Now) -> LegResult:
         """An answered, unsettled leg hung up: silence past the accept window, or the agent left."""
         if leg.answered_at is None:
             return LegResult.NO_ANSWER
-        waited = trio.current_time() - leg.answered_at
-        if waited >= self.ctx.routing.accept_timeout_s:
+        if now.mono - leg.answered_at >= self.accept_timeout_s:
             return LegResult.NO_INPUT
         return LegResult.AGENT_HUNG_UP
 
-    def _lead_hung_up(self) -> None:
-        if not self.lead_gone.is_set():
-            self.lead_gone.set()
-            self.ctx.event("call.lead_hung_up")
-            self._on_lead_gone()
+    def _lead_hung_up(self, out: Handled) -> None:
+        if not self.lead_gone:
+            self.lead_gone = True
+            out.effects += [Log("call.lead_hung_up"), Signal.LEAD_GONE]
 
-    def _stray(self, request_id: str, call_id: str, *, why: str) -> None:
+    def _stray(self, request_id: str, call_id: str, why: str, out: Handled,
+               leg: Leg | None) -> None:
         if request_id or call_id:
-            if self._strays is None:
-                self._strays = []
-            self._strays.append(Stray(request_id, call_id))
-            self.ctx.event("leg.stray_ended", request_id=request_id, call_id=call_id, why=why,
-                           level="warning")
+            out.effects += [
+                EndStray(request_id, call_id),
+                Log("leg.stray_ended", {"request_id": request_id, "call_id": call_id,
+                                        "why": why}, level="warning", leg=leg),
+            ]
+
+    # --- shared ---------------------------------------------------------------------------------
+
+    def _leg_ended(self, leg: Leg, now: Now) -> list[Effect]:
+        """How ``leg`` ended: one log line and one store update."""
+        result = leg.result or LegResult.CANCELLED
+        return [
+            Log("leg.ended", {"result": result.value,
+                              "duration_s": round(now.mono - leg.started_at, 3)}, leg=leg),
+            Note(LegUpdated(self._guid, leg.leg_id, now.wall,
+                            carrier_call_id=leg.call_id or None, ended_at=now.wall,
+                            result=result)),
+        ]
+
+    def _review(self) -> list[Effect]:
+        race = self.race
+        if race is None or self._decided_told or not race.decided:
+            return []
+        self._decided_told = True
+        return [Signal.TIER_DECIDED]

@@ -1,8 +1,11 @@
 """The call supervisor: one actor per lead call, from Step 1 to the outcome.
 
-Shape (DESIGN.md): the supervisor owns a call nursery holding its dispatcher (the one task
-that reads the call's mailbox, see :mod:`actors.referee`) and, while dialling, one tier
-nursery at a time holding that tier's leg actors. Tiers run strictly one after another: a tier
+Shape (``docs/architecture.md``): the supervisor owns a call nursery holding its dispatcher
+(the one task that reads the call's mailbox and hands each event to the pure
+:class:`~actors.referee.Referee`) and, while dialling, one tier nursery at a time placing that
+tier's legs (:mod:`actors.dialer`). The supervisor owns the clock and the events the referee's
+decisions stand for: it passes :class:`~actors.referee.Now` in and carries the returned effects
+out (:meth:`CallSupervisor.apply`). Tiers run strictly one after another: a tier
 is over only when every one of its legs has ended. Phases::
 
     Step 1 initial post ──► wait for the plan (≤ plan_timeout_s) ──► tiers, in ascending number
@@ -18,7 +21,7 @@ deliverer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Protocol
 
@@ -26,9 +29,10 @@ import structlog
 import trio
 
 from actors.context import CallContext
-from actors.leg import Leg, LegPhase, end_legs, place_leg
+from actors.dialer import end_legs, place_leg
 from actors.mailbox import Envelope, ReplySlot, open_mailbox
-from actors.referee import Referee
+from actors.race import Leg, LegPhase
+from actors.referee import Effect, EndStray, Log, Note, Now, Referee, Signal
 from actors.teardown import Target
 from orchestrator.config import Campaign
 from orchestrator.errors import CarrierError, OrchestratorError, PlanConflict, PlanRejected
@@ -96,9 +100,11 @@ class CallSupervisor:
         "_inbox_send",
         "_initial_post_timeout_s",
         "_new_leg_id",
+        "_nursery",
         "_outcomes",
         "_plan_ready",
         "_route_scope",
+        "_signals",
         "_started",
         "campaign",
         "ctx",
@@ -127,7 +133,9 @@ class CallSupervisor:
         self._initial_post_timeout_s = initial_post_timeout_s
         self._inbox_send, self._inbox_recv = open_mailbox()
         self._route_scope = trio.CancelScope()
-        self.referee = Referee(ctx, self._lead_gone)
+        self.referee = Referee(ctx.call, accept_timeout_s=ctx.routing.accept_timeout_s)
+        self._signals: dict[Signal, trio.Event] | None = None  # made on first use
+        self._nursery: trio.Nursery | None = None
         self.state = CallState.INITIAL_POST
         self.plan: RoutingPlan | None = None
         self._plan_ready = trio.Event()
@@ -149,6 +157,39 @@ class CallSupervisor:
     @property
     def tracking_guid(self) -> str:
         return self.ctx.call.tracking_guid
+
+    # --- the referee's clock and effects ---------------------------------------------------
+
+    def now(self) -> Now:
+        return Now(trio.current_time(), self.ctx.now())
+
+    def signal(self, which: Signal) -> trio.Event:
+        """The event standing for ``which`` (set once the referee signalled it)."""
+        if self._signals is None:
+            self._signals = {}
+        event = self._signals.get(which)
+        if event is None:
+            event = self._signals[which] = trio.Event()
+        return event
+
+    def apply(self, effects: Iterable[Effect]) -> None:
+        """Carry out what the referee decided: log and journal, end strays, signal waiters."""
+        for effect in effects:
+            if isinstance(effect, Log):
+                if effect.leg is None:
+                    self.ctx.event(effect.name, level=effect.level, **effect.data)
+                else:
+                    with structlog.contextvars.bound_contextvars(**effect.leg.log_context()):
+                        self.ctx.event(effect.name, level=effect.level, **effect.data)
+            elif isinstance(effect, Note):
+                self.ctx.note(effect.record)
+            elif isinstance(effect, EndStray):
+                if self._nursery is not None:
+                    self._nursery.start_soon(self._end_stray, effect.request_id, effect.call_id)
+            else:
+                self.signal(effect).set()
+                if effect is Signal.LEAD_GONE:
+                    self._lead_gone()
 
     # --- the service's side ----------------------------------------------------------------
 
@@ -211,7 +252,7 @@ class CallSupervisor:
                        level="warning")
         self._ended_by_operator = True
         self._route_scope.cancel(reason=f"ended by operator: {reason}")
-        self.referee.lead_gone.set()  # ends the connected and voicemail waits too
+        self.apply(self.referee.lead_ended())  # ends the connected and voicemail waits too
 
     # --- the actor -------------------------------------------------------------------------
 
@@ -227,7 +268,8 @@ class CallSupervisor:
                                dialled=call.dialled_number, plantype=call.plantype,
                                referral_id=call.details.referral_id)
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._dispatch, nursery)
+                    self._nursery = nursery
+                    nursery.start_soon(self._dispatch)
                     try:
                         self.outcome = await self._route()
                         if self._ended_by_operator:
@@ -238,24 +280,24 @@ class CallSupervisor:
                 with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
                     await self._finish()
 
-    async def _dispatch(self, nursery: trio.Nursery) -> None:
+    async def _dispatch(self) -> None:
         """The one reader of the mailbox: every decision about this call is made here."""
+        referee = self.referee
         async with self._inbox_recv:
             async for event, slot in self._inbox_recv:
                 late = slot is not None and slot.abandoned
                 if late and isinstance(event, LegAnswered | LegDigits):
                     # The carrier was already told to release this agent: never a winner.
-                    self.referee.released(event)
+                    self.apply(referee.released(event))
                     continue
                 if late and isinstance(event, IvrAnswered):
                     # The carrier already put the lead in the room: as if they kept silent.
-                    self.referee.ivr("")
+                    self.apply(referee.handle(replace(event, digits=""), self.now()).effects)
                     continue
-                decision = self.referee.handle(event)
+                handled = referee.handle(event, self.now())
+                self.apply(handled.effects)
                 if slot is not None:
-                    slot.put(decision if decision is not None else Release())
-                for stray in self.referee.take_strays():
-                    nursery.start_soon(self._end_stray, stray.request_id, stray.call_id)
+                    slot.put(handled.decision if handled.decision is not None else Release())
                 await self.ctx.flush()
 
     async def _end_stray(self, request_id: str, call_id: str) -> None:
@@ -314,7 +356,7 @@ class CallSupervisor:
         if self.state is CallState.IVR:  # the lead hung up during the question
             await self._initial_post(reduced=True)
             return Outcome.hung_up()
-        if referee.lead_gone.is_set():
+        if referee.lead_gone:
             return Outcome.hung_up()
         await self._set_state(CallState.VOICEMAIL)
         return await self._voicemail("all_tiers_failed")
@@ -327,7 +369,7 @@ class CallSupervisor:
         self.ctx.event("ivr.asked", keys=menu.keys)
         limit = (menu.timeout_s + IVR_PROMPT_ALLOWANCE_S) * (menu.retries + 1) + TIER_SLACK_S
         with trio.move_on_after(limit):
-            await referee.ivr_answered.wait()
+            await self.signal(Signal.IVR_ANSWERED).wait()
         choice = referee.ivr_choice
         referee.ivr_menu = None  # from here on, a late answer just joins the room
         if choice is None:
@@ -337,7 +379,7 @@ class CallSupervisor:
             self._forwarded = True
             self.ctx.event("call.redirected", to=choice.redirect_to)
             return False
-        self.ctx.call = replace(self.ctx.call, plantype=choice.plantype)
+        self.ctx.call = self.referee.call = replace(self.ctx.call, plantype=choice.plantype)
         await self._set_state(CallState.INITIAL_POST)
         return True
 
@@ -387,6 +429,8 @@ class CallSupervisor:
         leg of the tier has ended (the winner's excepted)."""
         self.tiers_tried.append(tier.number)
         race = self.referee.open_race(tier.number)
+        if self._signals is not None:
+            self._signals.pop(Signal.TIER_DECIDED, None)  # each tier is decided anew
         self.ctx.event("tier.started", tier=tier.number, agents=[a.agent_id for a in tier.agents])
         routing = self.ctx.routing
         async with trio.open_nursery() as placing:
@@ -400,23 +444,19 @@ class CallSupervisor:
                     ringing.add(agent.phone)
                     leg = Leg(self._new_leg_id(), agent, tier.number)
                     self.referee.add_leg(leg)
-                    await placing.start(place_leg, leg, race, self.ctx)
-                race.all_started = True
-                race.review()
+                    await placing.start(place_leg, leg, self)
+                self.apply(self.referee.all_started())
                 limit = routing.ring_timeout_s + routing.accept_timeout_s + TIER_SLACK_S
                 with trio.move_on_after(limit):
-                    await race.decided.wait()
-                if not race.decided.is_set():
+                    await self.signal(Signal.TIER_DECIDED).wait()
+                if not race.decided:
                     self.ctx.event("tier.timed_out", tier=tier.number, after_s=limit,
                                    level="warning")
-                    for leg in race.legs:
-                        if not leg.over:
-                            leg.settle(LegResult.NO_INPUT if leg.answered_at is not None
-                                       else LegResult.NO_ANSWER)
+                    self.apply(self.referee.tier_timed_out(self.now()))
             finally:
                 race.closing = True
                 placing.cancel_scope.cancel()  # legs still waiting for the rate limit: not placed
-                await end_legs(race.legs, self.ctx)
+                await end_legs(race.legs, self)
         self.referee.close_race()
         await self.ctx.flush()
         return race.winner is not None
@@ -434,18 +474,18 @@ class CallSupervisor:
                 await event.wait()
                 nursery.cancel_scope.cancel()
 
-            nursery.start_soon(until, referee.winner_gone)
-            nursery.start_soon(until, referee.lead_gone)
+            nursery.start_soon(until, self.signal(Signal.WINNER_GONE))
+            nursery.start_soon(until, self.signal(Signal.LEAD_GONE))
         await self._hang_up_quietly(winner.call_id)
         await self._hang_up_quietly(self.ctx.call.carrier_call_id)
         with trio.move_on_after(RECORDING_GRACE_S):
-            await referee.recording_ready.wait()
+            await self.signal(Signal.RECORDING_READY).wait()
         return Outcome.connected(winner.agent.agent_id, referee.recording_url)
 
     async def _voicemail(self, reason: str) -> Outcome:
         referee = self.referee
         self.ctx.event("call.voicemail", reason=reason)
-        if referee.lead_gone.is_set():
+        if referee.lead_gone:
             return Outcome.hung_up()
         try:
             await self.ctx.carrier.redirect_lead(
@@ -457,10 +497,10 @@ class CallSupervisor:
             return Outcome.hung_up()
         # The voicemail document hangs up after the message; the recording follows.
         with trio.move_on_after(self.ctx.routing.voicemail_max_s + VOICEMAIL_GRACE_S):
-            await referee.lead_gone.wait()
+            await self.signal(Signal.LEAD_GONE).wait()
         with trio.move_on_after(VOICEMAIL_GRACE_S):
-            await referee.voicemail_ready.wait()
-        if not referee.lead_gone.is_set():
+            await self.signal(Signal.VOICEMAIL_READY).wait()
+        if not referee.lead_gone:
             await self._hang_up_quietly(self.ctx.call.carrier_call_id)
         if referee.voicemail is not None and referee.voicemail.url:
             return Outcome.voicemail(referee.voicemail.url)
@@ -485,7 +525,7 @@ class CallSupervisor:
                 outcome = Outcome.voicemail(referee.voicemail.url)
             else:
                 outcome = Outcome.hung_up()
-                if not referee.lead_gone.is_set():
+                if not referee.lead_gone:
                     await self._hang_up_quietly(self.ctx.call.carrier_call_id)
             self.outcome = outcome
         self.state = CallState.FINISHED
