@@ -362,7 +362,8 @@ class CallSupervisor:
         return await self._voicemail("all_tiers_failed")
 
     async def _ask_ivr(self, menu: IvrMenu) -> bool:
-        """The campaign's question (SPEC §8). False if the lead chose to be forwarded."""
+        """The campaign's question (docs/contract.md §8). False if the lead chose to be
+        forwarded."""
         await self._set_state(CallState.IVR)
         referee = self.referee
         referee.ivr_menu = menu
@@ -437,7 +438,8 @@ class CallSupervisor:
             try:
                 ringing: set[str] = set()
                 for agent in tier.agents:
-                    if agent.phone in ringing:  # SPEC §4.8: never ring one phone twice at once
+                    # docs/contract.md §4.8: never ring one phone twice at once
+                    if agent.phone in ringing:
                         self.ctx.event("leg.skipped", agent_id=agent.agent_id, phone=agent.phone,
                                        reason="phone already ringing in this tier")
                         continue

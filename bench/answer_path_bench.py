@@ -1,7 +1,7 @@
 """Micro benchmark of the lead-answer path's pure work: parse + verify signature + render XML.
 
 Measures what one ``POST /plivo/answer`` costs in our own code, without HTTP or the service
-(SPEC §1.4 targets p99 < 50 ms for the whole answer at load). Run:
+(docs/contract.md §1.4 targets p99 < 50 ms for the whole answer at load). Run:
 
     .venv/bin/python -m bench.answer_path_bench [-n 20000]     (from the repo root)
 

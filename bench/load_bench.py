@@ -1,5 +1,5 @@
 """Load benchmark: N calls at a target rate through the whole service, carrier simulated in a
-separate process (issue 4 §5).
+separate process (README "Performance").
 
 Three processes, all on 127.0.0.1:
 
@@ -358,7 +358,7 @@ def figures(
 
 
 def outcome_kind(call: BenchCall, agent1_id: str) -> str:
-    """What an outcome's ``Agent1ID`` says happened to ``call`` (SPEC §6)."""
+    """What an outcome's ``Agent1ID`` says happened to ``call`` (docs/contract.md §6)."""
     if agent1_id == str(call.winner.agent_id):
         return "winner"
     if agent1_id == "0":

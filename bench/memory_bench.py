@@ -44,7 +44,10 @@ class QuietCustomer:
         await trio.lowlevel.checkpoint()
         return CustomerReply(200, {})
 
-    async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str) -> int:
+    async def outcome_post(
+        self, url: str, fields: Mapping[str, str], *, key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> int:
         await trio.lowlevel.checkpoint()
         return 200
 

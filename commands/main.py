@@ -1,4 +1,4 @@
-"""The ``orchestrator`` command (SPEC §10): ``serve``, ``check-config`` and friends.
+"""The ``orchestrator`` command (docs/contract.md §10): ``serve``, ``check-config`` and friends.
 
 Each subcommand is a pair of functions — one adds its arguments, one runs it and returns the
 exit code — registered in :data:`COMMANDS`; add a subcommand by adding a row there. Heavy

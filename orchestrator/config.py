@@ -1,15 +1,15 @@
-"""Typed, immutable settings loaded from TOML (SPEC §10).
+"""Typed, immutable settings loaded from TOML (docs/contract.md §10).
 
 ``parse_settings`` is pure: it takes the decoded TOML mapping and the environment and returns
 :class:`Settings`, or raises :class:`ConfigError` listing *every* problem (unknown key, wrong
 type, bad URL, number not 10 digits, duplicate campaign number, missing required key), each
 naming its key. ``load_settings`` adds the file read.
 
-Campaign keys for referrals and Step 2 authentication (SPEC §7; all optional, the defaults keep
-a campaign as it was): ``tracking_numbers`` (10 digits each, unique across every campaign's
-``numbers`` and ``tracking_numbers``; a call to one routes to its campaign), ``referral_ttl_s``
-(> 0), ``api_key`` (empty, or at least :data:`API_KEY_MIN_CHARS` printable ASCII characters
-without spaces) and ``step2_requires_key`` (needs ``api_key``).
+Campaign keys for referrals and Step 2 authentication (docs/contract.md §7; all optional, the
+defaults keep a campaign as it was): ``tracking_numbers`` (10 digits each, unique across every
+campaign's ``numbers`` and ``tracking_numbers``; a call to one routes to its campaign),
+``referral_ttl_s`` (> 0), ``api_key`` (empty, or at least :data:`API_KEY_MIN_CHARS` printable
+ASCII characters without spaces) and ``step2_requires_key`` (needs ``api_key``).
 """
 
 from __future__ import annotations
@@ -120,16 +120,16 @@ class Campaign:
     initial_post_url: str
     outcome_post_url: str
     caller_id: str = ""
-    # Referrals (SPEC §7) and Step 2 authentication: see orchestrator/referrals.py.
+    # Referrals (docs/contract.md §7) and Step 2 authentication: see orchestrator/referrals.py.
     tracking_numbers: tuple[str, ...] = ()  # the pool handed out to website visitors
     referral_ttl_s: float = 3600.0  # how long a call to a tracking number is attributed
     api_key: str = field(default="", repr=False)  # never in a repr or a log line
     step2_requires_key: bool = False
-    ivr: IvrMenu | None = None  # an optional question before routing (SPEC §8)
+    ivr: IvrMenu | None = None  # an optional question before routing (docs/contract.md §8)
     outcome_secret: str = field(default="", repr=False)  # HMAC key of Step 3 posts
 
     def caller_id_for(self, dialled_number: str) -> str:
-        """Caller id shown to agents when ShowAgentRealID=0 (SPEC §4.3)."""
+        """Caller id shown to agents when ShowAgentRealID=0 (docs/contract.md §4.3)."""
         return self.caller_id or dialled_number
 
     @property

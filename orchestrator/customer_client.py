@@ -1,7 +1,7 @@
 """The customer's web endpoint over HTTP: Step 1 (GET) and Step 3 (POST form).
 
 Implements :class:`orchestrator.ports.Customer` with one small-pooled ``httpx.AsyncClient``
-(DESIGN.md: one client with a large pool degrades badly under trio, httpx #3215).
+(docs/architecture.md: one client with a large pool degrades badly under trio, httpx #3215).
 """
 
 from __future__ import annotations

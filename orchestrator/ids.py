@@ -4,7 +4,7 @@ Both travel in every callback URL we give the carrier (``call=``, ``leg=``) and 
 its requests, so they are checked here before anything uses them (a NUL byte or a megabyte of
 text in ``call=`` must never reach an XML document or a log line).
 
-- **TrackingGUID**: a lowercase UUID4 in its 36-character form (SPEC "Words used here").
+- **TrackingGUID**: a lowercase UUID4 in its 36-character form (docs/contract.md, "Words").
 - **Leg id**: 64 random bits in hex. Legs are many, and each id is in every callback URL and
   log line of its leg, so shorter than a UUID; collisions are out of reach. Ids of other shapes
   (tests use ``leg-1``) are accepted when they are 1-64 characters of ``[A-Za-z0-9_-]``.

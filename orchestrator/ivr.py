@@ -1,4 +1,4 @@
-"""The optional per-campaign IVR question (SPEC §8). Pure: no I/O, no trio.
+"""The optional per-campaign IVR question (docs/contract.md §8). Pure: no I/O, no trio.
 
 One question before routing ("press 1 for purchase, 2 for refinance ..."): a key maps to a
 ``plantype`` (sent in Step 1, said in the whisper) or to a redirect (the lead is forwarded to a

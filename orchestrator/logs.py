@@ -1,4 +1,4 @@
-"""Structured JSON logs on stdout (DESIGN.md "Logs").
+"""Structured JSON logs on stdout (docs/architecture.md "Logs").
 
 One JSON object per line: ``ts``, ``level``, ``event`` (dotted, past tense) and the call context
 bound in contextvars by the actors (``tracking_guid``, ``campaign``, ``leg_id``, ``agent_id``,

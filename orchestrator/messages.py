@@ -184,7 +184,7 @@ class InboundAccepted:
     tracking_guid: str
     campaign: str
     duplicate: bool = False
-    ivr: IvrMenu | None = None  # ask this question first (SPEC §8)
+    ivr: IvrMenu | None = None  # ask this question first (docs/contract.md §8)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from itertools import groupby
 HANGUP_AGENT_ID = 999999
 #: ``Agent1ID`` posted in Step 3 when the call was not transferred (voicemail).
 NOT_TRANSFERRED_AGENT_ID = 0
-#: The sentence the API doc prescribes when nobody can take the call (SPEC §5).
+#: The sentence the API doc prescribes when nobody can take the call (docs/contract.md §5).
 VOICEMAIL_PROMPT = (
     "your agent is not available right now, please leave a message "
     "and we will promptly return your call."
@@ -111,7 +111,7 @@ class RoutingPlan:
 
 @dataclass(frozen=True, slots=True)
 class LeadDetails:
-    """What we know of the lead for the Step 1 post (SPEC §2, §7)."""
+    """What we know of the lead for the Step 1 post (docs/contract.md §2, §7)."""
 
     referral_id: int = 0
     first_name: str = ""
@@ -139,7 +139,8 @@ class InboundCall:
     details: LeadDetails = NO_DETAILS
 
     def initial_post_fields(self, *, reduced: bool = False) -> dict[str, str]:
-        """Step 1 query fields (SPEC §2); ``reduced`` is the "hung up or redirected" variant."""
+        """Step 1 query fields (docs/contract.md §2); ``reduced`` is the "hung up or redirected"
+        variant."""
         d = self.details
         fields = {
             "ReferralID": str(d.referral_id),
@@ -163,7 +164,7 @@ class OutcomeKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The Step 3 post-back of one call (SPEC §6)."""
+    """The Step 3 post-back of one call (docs/contract.md §6)."""
 
     kind: OutcomeKind
     agent1_id: int

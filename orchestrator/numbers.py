@@ -1,6 +1,6 @@
 """Phone numbers at the edge: 10-digit NANP inside, ``1`` + 10 digits towards the carrier.
 
-Pure functions, no I/O (SPEC §9).
+Pure functions, no I/O (docs/contract.md §9).
 """
 
 from __future__ import annotations

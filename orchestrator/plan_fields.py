@@ -3,8 +3,8 @@
 Pure, no I/O. The web layer decodes a GET query, a POST form or a JSON object into a mapping
 of field name to one value (``str``) or several (a sequence: a repeated query key, a JSON
 array, or the one-element list ``urllib.parse.parse_qs`` makes of every key). This module
-sorts that mapping by canonical field name (SPEC §3.1: names match case-insensitively) and
-turns the raw values of a list-format field into its elements:
+sorts that mapping by canonical field name (docs/contract.md §3.1: names match case-insensitively)
+and turns the raw values of a list-format field into its elements:
 
 - one value (a ``str``, or a sequence holding one string) is a comma-separated line, read with
   the ``csv`` module, so ``"Smith, Jr.",Erin Jones`` is two elements; a blank line is zero
@@ -113,7 +113,7 @@ def plan_fields_present(fields: PlanFields) -> bool:
     """Whether ``fields`` carries a routing plan at all: any list-format or indexed agent field.
 
     ``TrackingGUID`` and ``ReferralID`` alone do not count: a Step 1 response may echo them
-    without a plan (SPEC §2.5, synchronous mode).
+    without a plan (docs/contract.md §2.5, synchronous mode).
     """
     request = RequestFields.collect(fields)
     return bool(request.lists or request.indexed)

@@ -1,4 +1,5 @@
-"""Step 2: turn the customer's routing-plan fields into a :class:`RoutingPlan` (SPEC §3).
+"""Step 2: turn the customer's routing-plan fields into a :class:`RoutingPlan`
+(docs/contract.md §3).
 
 A pure function, no I/O, no trio, no logging: :func:`parse_routing_plan` either returns a
 plan or raises :class:`PlanRejected` listing *every* problem found, each as
@@ -15,7 +16,8 @@ Formats (mixing them in one request is a problem):
   n = 1, 2, ... without gaps; all four required per agent. ``Group`` is the tier and ``n`` the
   row; ``Press1=0`` means answering is accepting. These plans carry no names or e-mails.
 
-"No agents" (the call goes straight to voicemail, SPEC §5) is a plan with empty ``agents``:
+"No agents" (the call goes straight to voicemail, docs/contract.md §5) is a plan with empty
+``agents``:
 
 - indexed: ``Agent1ID=0`` and no other agent number; ``Agent1Group/Phone/Press1`` blank or
   left out;

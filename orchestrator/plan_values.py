@@ -1,7 +1,7 @@
 """Checks for single Step 2 values: text in, a typed value out, or :class:`Invalid` saying why.
 
-Pure functions, no I/O (SPEC §3.3). Every function receives one element already trimmed of
-surrounding whitespace; its error message is written for the customer's developer and is
+Pure functions, no I/O (docs/contract.md §3.3). Every function receives one element already trimmed
+of surrounding whitespace; its error message is written for the customer's developer and is
 returned verbatim in the ``400`` body, so it names the rule and echoes (a bounded prefix of)
 the offending value.
 """

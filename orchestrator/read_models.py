@@ -95,7 +95,7 @@ class OutboxView:
 
 @dataclass(frozen=True, slots=True)
 class StoredReferrals:
-    """What a restarted service needs to rebuild its referral book (SPEC §7).
+    """What a restarted service needs to rebuild its referral book (docs/contract.md §7).
 
     ``live``: for each tracking number, its latest referral if still live, oldest first.
     ``last_referral_id``: the largest ReferralID ever recorded (0 if none), expired included.
@@ -105,7 +105,7 @@ class StoredReferrals:
     last_referral_id: int
 
 
-# --- call history (issue 6 §2: ``GET /calls``, ``GET /calls/{guid}``, ``GET /agents``) ---------
+# --- call history (README "Operating it": ``GET /calls``, ``GET /calls/{guid}``, ``GET /agents``) -
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,8 @@
 """What the call actors ask the store to write. A leaf module.
 
 Each record is one frozen write operation; the store's writer actor applies a batch of them in
-one transaction (DESIGN.md "Store"). ``CallFinished`` carries the outcome so that finishing a
-call and queueing its Step 3 post happen atomically.
+one transaction (docs/architecture.md "Store"). ``CallFinished`` carries the outcome so that
+finishing a call and queueing its Step 3 post happen atomically.
 """
 
 from __future__ import annotations

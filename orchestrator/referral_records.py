@@ -1,4 +1,5 @@
-"""Referrals as the store keeps them (SPEC §7): the :class:`Referral` value and its write record.
+"""Referrals as the store keeps them (docs/contract.md §7): the :class:`Referral` value and its
+write record.
 
 A leaf module beside :mod:`orchestrator.records` (which it extends without editing): it imports
 only :mod:`orchestrator.model` and :mod:`orchestrator.records`. The store's writer applies

@@ -1,4 +1,5 @@
-"""Referrals (SPEC §7) and the per-campaign API key: validation, pool policy, the in-memory book.
+"""Referrals (docs/contract.md §7) and the per-campaign API key: validation, pool policy, the
+in-memory book.
 
 Pure: no I/O, no trio (logging aside). The HTTP side is :mod:`web.referrals`; persistence is
 the store's (``ReferralAssigned`` records, loaded back with ``SqlStore.load_referrals``).

@@ -86,7 +86,8 @@ class Orchestrator:
         self.outcomes = outcomes or OutboxDeliverer(customer, recorder, now=now)
         self._now = now
         self._new_guid = new_guid
-        self._referrals = referrals  # referrals: who a call to a tracking number is (SPEC §7)
+        # referrals: who a call to a tracking number is (docs/contract.md §7)
+        self._referrals = referrals
         self._calls: dict[str, CallSupervisor] = {}
         self._by_carrier_id: dict[str, str] = {}
         self._recent: OrderedDict[str, str] = OrderedDict()
@@ -180,7 +181,7 @@ class Orchestrator:
             logger.warning("inbound.refused", reason="not accepting calls", to=to_number,
                            call_uuid=carrier_call_id)
             return InboundRejected("not accepting calls")
-        if details is None and self._referrals is not None:  # referrals (SPEC §7)
+        if details is None and self._referrals is not None:  # referrals (docs/contract.md §7)
             details = self._referrals.attribute(to_number, self._now())
         guid = self._new_guid()
         call = InboundCall(
@@ -222,7 +223,8 @@ class Orchestrator:
             self._recent[carrier_id] = guid
             while len(self._recent) > RECENT_CALLS_KEPT:
                 self._recent.popitem(last=False)
-            # the operator's live page (issue 6 §3): the call as it ended, with its outcome
+            # the operator's live page (README "Operating it"): the call as it ended, with its
+            # outcome
             outcome = sup.outcome
             self.recently_finished.append({
                 **sup.snapshot(), "finished_at": self._now(),

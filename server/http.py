@@ -39,7 +39,7 @@ def hypercorn_config(settings: ServerSettings) -> Config:
     """The hypercorn config for ``settings``: our bind, no access log, drain = ``drain_s``."""
     config = Config()
     config.bind = [settings.bind]
-    config.accesslog = None  # the access log costs 15-19% of throughput (DESIGN.md)
+    config.accesslog = None  # the access log costs 15-19% of throughput (docs/architecture.md)
     config.loglevel = "WARNING"  # hypercorn's own errors still reach stderr; "Running on" does not
     config.graceful_timeout = settings.drain_s
     return config

@@ -120,7 +120,8 @@ async def run_service(
                     secrets={c.outcome_post_url: c.outcome_secret for c in settings.campaigns
                              if c.outcome_secret},
                 )
-                # referrals (SPEC §7): the live ones and the id sequence survive a restart
+                # referrals (docs/contract.md §7): the live ones and the id sequence survive a
+                # restart
                 stored = await store.load_referrals(time.time())
                 referrals = ReferralBook(settings.campaigns, live=stored.live,
                                          last_referral_id=stored.last_referral_id)

@@ -1,4 +1,4 @@
-"""Plivo hangup causes and the ``hangup_url`` fields they produce (PLIVO.md §2.4). Pure.
+"""Plivo hangup causes and the ``hangup_url`` fields they produce (docs/plivo.md §2.4). Pure.
 
 Each :class:`HangupCause` carries what Plivo reports when a call ends: ``CallStatus``,
 ``HangupCause`` (the telephony cause), ``HangupCauseName``, ``HangupCauseCode`` and

@@ -1,4 +1,4 @@
-"""Conference rooms and the ``<Conference>`` element (PLIVO.md §4.2 "Conference").
+"""Conference rooms and the ``<Conference>`` element (docs/plivo.md §4.2 "Conference").
 
 Rules simulated:
 

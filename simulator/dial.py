@@ -1,6 +1,6 @@
 """The ``<Dial>`` element: ring B legs by their agent scripts, bridge the first to answer.
 
-Simplified from Plivo (PLIVO.md §4.2 "Dial"): every ``<Number>`` rings at once, each behaving
+Simplified from Plivo (docs/plivo.md §4.2 "Dial"): every ``<Number>`` rings at once, each behaving
 as its number's :class:`~simulator.scripts.AgentScript` says. The first to answer
 within ``timeout`` wins; with ``confirmKey`` the winner is the first whose script presses that
 key. The bridge lasts until the B leg's ``talk_s`` / ``hangup_after_s`` runs out (or the A leg

@@ -1,4 +1,4 @@
-"""Execute Plivo XML for one answered call, step by step, in simulated time (PLIVO.md §4.1).
+"""Execute Plivo XML for one answered call, step by step, in simulated time (docs/plivo.md §4.1).
 
 :func:`run_documents` fetches the answer document and runs it; an element's ``action`` answer
 replaces the rest of the document when ``redirect=true``; a transfer (``SimCall.pending_transfer``)
@@ -49,7 +49,7 @@ from simulator.xml_program import (
 
 __all__ = ["MAX_TRANSFERS", "collect_digits", "run_documents"]
 
-#: Plivo hangs a call up with "Loop detected" after this many transfers (PLIVO.md §1.6).
+#: Plivo hangs a call up with "Loop detected" after this many transfers (docs/plivo.md §1.6).
 MAX_TRANSFERS = 70
 
 StepOutcome = tuple[Step, ...] | HangupCause | None

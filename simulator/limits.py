@@ -1,4 +1,4 @@
-"""Plivo's account limits as pure bookkeeping (PLIVO.md §6.1). No trio, no I/O: callers pass
+"""Plivo's account limits as pure bookkeeping (docs/plivo.md §6.1). No trio, no I/O: callers pass
 the current time.
 
 - :class:`CpsGate`: outbound calls per second. Over the limit a Make Call request is *queued*,

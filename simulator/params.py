@@ -1,4 +1,4 @@
-"""The form fields of every webhook the simulator sends (PLIVO.md §2). Pure: no trio, no I/O.
+"""The form fields of every webhook the simulator sends (docs/plivo.md §2). Pure: no trio, no I/O.
 
 One function per kind of request, all built on :func:`call_params`, the standard fields Plivo
 puts on answer/action/redirect/hangup requests. Values are strings, as on the wire. Times are
@@ -70,7 +70,7 @@ def format_time(epoch_s: float | None) -> str:
 
 
 def call_params(ident: CallIdentity, status: str) -> dict[str, str]:
-    """Standard call fields (PLIVO.md §2.2); outbound calls also carry the request ids."""
+    """Standard call fields (docs/plivo.md §2.2); outbound calls also carry the request ids."""
     params = {
         "CallUUID": ident.call_uuid,
         "From": ident.from_number,
@@ -123,7 +123,7 @@ def recording_params(recording: Recording) -> dict[str, str]:
 
 
 def record_api_params(call_uuid: str, recording: Recording, api_id: str) -> dict[str, str]:
-    """The Record API's ``callback_url`` request: snake_case fields (PLIVO.md §1.7)."""
+    """The Record API's ``callback_url`` request: snake_case fields (docs/plivo.md §1.7)."""
     return {
         "api_id": api_id,
         "call_uuid": call_uuid,
@@ -158,7 +158,7 @@ def dial_params(
     hangup_cause: str,
     rang: bool,
 ) -> dict[str, str]:
-    """The ``<Dial action>`` fields (PLIVO.md §2.5)."""
+    """The ``<Dial action>`` fields (docs/plivo.md §2.5)."""
     return {
         "DialStatus": status,
         "DialRingStatus": "true" if rang else "false",

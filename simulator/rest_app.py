@@ -1,4 +1,5 @@
-"""Plivo's REST surface for the calls the orchestrator makes (PLIVO.md §1, §5.2), on quart-trio.
+"""Plivo's REST surface for the calls the orchestrator makes (docs/plivo.md §1, §5.2), on
+quart-trio.
 
 Under ``/v1/Account/{auth_id}/`` with HTTP Basic auth (user = Auth ID, password = Auth Token):
 

@@ -1,4 +1,4 @@
-"""Parse Plivo REST request bodies (PLIVO.md §1). Pure: no trio, no I/O.
+"""Parse Plivo REST request bodies (docs/plivo.md §1). Pure: no trio, no I/O.
 
 Bodies come as JSON (what the SDK sends, ints and bools typed) or as form fields (strings);
 both reach these functions as one mapping. Redundant keys the SDK adds (``call_uuid`` in DELETE
@@ -84,7 +84,7 @@ def _int(body: Mapping[str, object], key: str, default: int, *, minimum: int = 0
 
 @dataclass(frozen=True, slots=True)
 class CallRequest:
-    """A Make Call request (PLIVO.md §1.2); ``to`` has one entry per destination."""
+    """A Make Call request (docs/plivo.md §1.2); ``to`` has one entry per destination."""
 
     from_number: str
     to: tuple[str, ...]

@@ -2,7 +2,7 @@
 
 :class:`Runtime` is built by the :class:`~simulator.engine.Simulator` and handed to
 the per-call code, so that code never imports the engine. Its two webhook helpers implement
-Plivo's rules for the two kinds of request (PLIVO.md §2.1):
+Plivo's rules for the two kinds of request (docs/plivo.md §2.1):
 
 - :meth:`Runtime.notify`: a notification (ring, hangup, callbackUrl); the body is ignored.
 - :meth:`Runtime.fetch_document`: a request that must answer Plivo XML (answer, action,

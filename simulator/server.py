@@ -61,7 +61,7 @@ async def serve_app(
 ) -> None:
     """Serve ``app`` with hypercorn on ``bind`` (``HOST:PORT``, port 0 allowed); report the URL.
 
-    No access log (it costs 15-19%, DESIGN.md).
+    No access log (it costs 15-19%, docs/architecture.md).
     """
     config = hypercorn.config.Config()
     config.bind = [bind]

@@ -1,4 +1,4 @@
-"""Sign outgoing webhooks the way Plivo does (PLIVO.md §3). Pure: no trio, no I/O.
+"""Sign outgoing webhooks the way Plivo does (docs/plivo.md §3). Pure: no trio, no I/O.
 
 The signature is computed with the Plivo SDK's own helpers (``construct_post_url`` /
 ``construct_get_url`` / ``get_signature_v3``), so whatever ``plivo.utils.validate_v3_signature``
@@ -28,7 +28,7 @@ def new_nonce() -> str:
 
 
 def sign_v3(method: str, url: str, params: Mapping[str, str], auth_token: str, nonce: str) -> str:
-    """The ``X-Plivo-Signature-V3`` value for a request (PLIVO.md §3.4).
+    """The ``X-Plivo-Signature-V3`` value for a request (docs/plivo.md §3.4).
 
     ``url`` is the URL exactly as requested (with its query string, without a fragment);
     ``params`` are the POST form fields (for GET they are merged with the URL's query, which is
@@ -69,8 +69,8 @@ def build_webhook(
 ) -> SignedRequest:
     """Place ``params`` (form body or query string), and sign the request.
 
-    The URL fragment (Plivo's ``#ct=...&rc=...`` retry settings, PLIVO.md §6.3) is removed: it is
-    never sent. ``main_auth_token`` signs ``X-Plivo-Signature-Ma-V3`` (defaults to
+    The URL fragment (Plivo's ``#ct=...&rc=...`` retry settings, docs/plivo.md §6.3) is removed: it
+    is never sent. ``main_auth_token`` signs ``X-Plivo-Signature-Ma-V3`` (defaults to
     ``auth_token``: the simulator's accounts are main accounts).
     """
     method = method.upper()

@@ -1,9 +1,10 @@
-"""Send signed webhooks the way Plivo does, with its timeout and retry rules (PLIVO.md §6.3).
+"""Send signed webhooks the way Plivo does, with its timeout and retry rules (docs/plivo.md §6.3).
 
 :func:`retry_policy` (pure) reads Plivo's URL-fragment settings (``#ct=2000&rt=3000&rc=1&rp=ct,rt``)
 with Plivo's defaults: one retry, only on a connect failure or a read timeout, never on an HTTP
-status. :class:`WebhookSender` sends over a few small ``httpx.AsyncClient`` pools (DESIGN.md:
-one big pool degrades on trio) and returns a :class:`WebhookResult`; it never raises for a
+status. :class:`WebhookSender` sends over a few small ``httpx.AsyncClient`` pools
+(docs/architecture.md: one big pool degrades on trio) and returns a :class:`WebhookResult`; it never
+raises for a
 failed delivery.
 """
 

@@ -1,7 +1,7 @@
-"""Parse a Plivo XML document into typed steps (PLIVO.md §4). Pure: no trio, no I/O.
+"""Parse a Plivo XML document into typed steps (docs/plivo.md §4). Pure: no trio, no I/O.
 
 ``parse_xml(text)`` returns the top-level steps of a ``<Response>`` in document order, each a
-frozen dataclass with Plivo's attribute defaults (PLIVO.md §4.2) filled in. Attribute names are
+frozen dataclass with Plivo's attribute defaults (docs/plivo.md §4.2) filled in. Attribute names are
 Plivo's camelCase; fields are snake_case. Anything that is not a Plivo document the simulator can
 execute raises :class:`XmlProgramError` with a message naming the element and attribute, the way
 Plivo ends a call with "Invalid Answer XML" (8011).

@@ -1,4 +1,4 @@
-"""The SQL store: tables, the batching writer actor, and the reads (DESIGN.md "Store").
+"""The SQL store: tables, the batching writer actor, and the reads (docs/architecture.md "Store").
 
 ``open_store(url)`` returns a :class:`SqlStore`; start ``SqlStore.run`` (the writer actor) in
 the service's root nursery, hand the store to the actors as their ``Recorder``, and ``close`` it

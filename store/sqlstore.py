@@ -155,7 +155,7 @@ class SqlStore:
         """The referrals a restarted service keeps (live at ``now``) and the last ReferralID."""
         return await self._read(reads.load_referrals, now)
 
-    # --- call history (issue 6 §2; see store.history) -----------------------------------------
+    # --- call history (README "Operating it"; see store.history) ----------------------------------
 
     async def list_calls(self, query: CallQuery) -> CallPage:
         """One page of calls matching ``query``, newest first."""

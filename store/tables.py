@@ -106,7 +106,7 @@ class OutboxRow(SQLModel, table=True):
 
 
 class ReferralRow(SQLModel, table=True):
-    """A website visitor registered with ``POST /referrals`` (SPEC §7). Rows are never
+    """A website visitor registered with ``POST /referrals`` (docs/contract.md §7). Rows are never
     deleted: the largest ``referral_id`` is where new ids count on from after a restart."""
 
     __tablename__ = "referrals"

@@ -1,7 +1,8 @@
 """The writer actor: drains a bounded queue of records and commits them in batches.
 
-Why this shape (DESIGN.md "Store"): no async SQL engine works under trio, and one worker-thread
-call per write is slow (SQLite ≈ 3.5k writes/s against 70-90k/s batched). So the actors only
+Why this shape (docs/architecture.md "Store"): no async SQL engine works under trio, and one
+worker-thread call per write is slow (SQLite ≈ 3.5k writes/s against 70-90k/s batched). So the
+actors only
 *queue* records (``record`` awaits only when the queue is full: back-pressure), and one task
 takes everything queued, up to ``batch_max`` records, and commits it in ONE transaction in a
 worker thread, under its own ``CapacityLimiter(1)``. While a batch commits, the next one queues.

@@ -1,4 +1,4 @@
-"""The HTTP surface: Quart-Trio routes in front of the orchestrator (SPEC §10 "Routes").
+"""The HTTP surface: Quart-Trio routes in front of the orchestrator (docs/contract.md §10 "Routes").
 
 - :mod:`web.app` — ``create_app(service, settings, *, blueprints=())``, JSON errors, body cap;
 - :mod:`web.call_service` — ``CallService``, the protocol the routes need from the orchestrator;

@@ -1,12 +1,12 @@
-"""The Quart-Trio application: routes, JSON errors, body cap (SPEC §10 "Routes").
+"""The Quart-Trio application: routes, JSON errors, body cap (docs/contract.md §10 "Routes").
 
 :func:`create_app` registers the probes (``/healthz``, ``/readyz``), Step 2
 (``/responsecollect[.aspx]``) and any further blueprints (the Plivo webhooks) the wiring passes
 in. Every error answer is JSON ``{"error": ...}`` — a 404, 405, 413 or 500 from Quart included —
 because every client of this service (customers' integrations, the carrier, probes) is a
 program. Request bodies are capped at :data:`MAX_BODY_BYTES` (Step 2 plans and Plivo webhooks
-are a few KB). There is no access log: hypercorn's costs 15-19% of throughput (DESIGN.md); the
-routes log what matters as events.
+are a few KB). There is no access log: hypercorn's costs 15-19% of throughput
+(docs/architecture.md); the routes log what matters as events.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ class CallService(Protocol):
     """The orchestrator as seen from the web routes."""
 
     async def submit_plan(self, plan: RoutingPlan) -> RoutingPlan:
-        """Hand a validated Step 2 plan to the call waiting for it (SPEC §3).
+        """Hand a validated Step 2 plan to the call waiting for it (docs/contract.md §3).
 
         Returns:
             The plan in effect. An identical re-post (same ``fingerprint()``) returns the plan

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes: ``GET /healthz`` and ``GET /readyz`` (SPEC §10).
+"""Liveness and readiness probes: ``GET /healthz`` and ``GET /readyz`` (docs/contract.md §10).
 
 ``/healthz`` answers 200 whenever the process serves HTTP at all; ``/readyz`` answers 200 only
 while the orchestrator can take calls (503 while starting or draining), so a load balancer

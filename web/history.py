@@ -1,4 +1,4 @@
-"""Call history and the admin hangup (issue 6 §2, §5): operator routes, behind the token.
+"""Call history and the admin hangup (README "Operating it"): operator routes, behind the token.
 
 Routes (every one needs the operator token, see :mod:`web.operator_auth`; 401 without it):
 

@@ -9,7 +9,8 @@ Routes (paths in ``orchestrator.carriers.plivo.urls``; GET and POST both accepte
 method of the application's URLs is the operator's choice):
 
 - ``/plivo/answer``: the lead's answer URL. ``accept_inbound`` is synchronous, so the lead's
-  XML never waits on a customer or the database (SPEC §1.4). A trailing ``/`` is accepted.
+  XML never waits on a customer or the database (docs/contract.md §1.4). A trailing ``/`` is
+  accepted.
 - ``/plivo/hangup``: the lead's hangup URL (a trailing ``/`` is accepted).
 - ``/plivo/leg/answer``, ``/plivo/leg/digits``: need the call's decision, awaited for at most
   ``reply_timeout_s``; no decision (unknown call, no reply, timeout) renders a Release, so an

@@ -1,4 +1,4 @@
-"""``POST /referrals`` (SPEC §7) and the optional Step 2 API-key check.
+"""``POST /referrals`` (docs/contract.md §7) and the optional Step 2 API-key check.
 
 **POST /referrals** registers a website visitor and answers the ReferralID and the tracking
 number to show. Fields come from the query string plus a form (urlencoded or multipart) or JSON

@@ -1,4 +1,4 @@
-"""Step 2 — the customer posts a routing plan (SPEC §3): ``/responsecollect[.aspx]``.
+"""Step 2 — the customer posts a routing plan (docs/contract.md §3): ``/responsecollect[.aspx]``.
 
 Accepted as a ``GET`` query string (the API doc's example URL) or a ``POST`` with a form body
 (urlencoded or multipart) or a JSON object body; on a ``POST`` the query string counts too, so a

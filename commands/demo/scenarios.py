@@ -1,7 +1,7 @@
 """The demo's scenarios: who the agents are, what they and the lead do, what must happen.
 
-Pure: no trio, no I/O. Each :class:`Scenario` is one path through the product (SPEC §3-§6):
-the agents of its routing plan with the simulator script each agent's phone follows, the
+Pure: no trio, no I/O. Each :class:`Scenario` is one path through the product (docs/contract.md
+§3-§6): the agents of its routing plan with the simulator script each agent's phone follows, the
 lead's script, whether the customer answers the plan synchronously (in the Step 1 body) or
 posts it to ``/responsecollect.aspx``, and the Step 3 outcome it must end with.
 

@@ -94,7 +94,7 @@ def _int(value: object) -> int | None:
 
 def outcome_from_fields(fields: Mapping[str, str] | None) -> tuple[OutcomeKind | None, int | None]:
     """The outcome a Step 3 post carries: ``Agent1ID`` 999999 hung up, 0 voicemail, else the
-    winner's id (SPEC §6)."""
+    winner's id (docs/contract.md §6)."""
     if fields is None:
         return None, None
     agent1 = _int(fields.get("Agent1ID", ""))

@@ -25,8 +25,8 @@ LEVEL_RANKS: dict[str, int] = {
 }
 LEVEL_NAMES: tuple[str, ...] = ("debug", "info", "warning", "error", "critical")
 
-# The call context bound by the actors (DESIGN.md "Logs"); the columns view shows these in
-# their own columns rather than as key=value fields.
+# The call context bound by the actors (docs/architecture.md "Logs"); the columns view shows
+# these in their own columns rather than as key=value fields.
 CONTEXT_KEYS: frozenset[str] = frozenset(
     {"ts", "level", "event", "tracking_guid", "campaign", "leg_id", "agent_id", "tier"}
 )

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one service instance (issue 6 §4), served at ``/metrics``.
+"""Prometheus metrics of one service instance (README "Operating it"), served at ``/metrics``.
 
 Three sources, none of them a metrics call inside the actors:
 

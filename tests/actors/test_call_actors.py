@@ -139,7 +139,7 @@ class TestTiers:
     async def test_the_same_phone_twice_in_a_tier_is_rung_once(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
-        """Two agents sharing a phone in one tier: one leg (SPEC §4.8)."""
+        """Two agents sharing a phone in one tier: one leg (docs/contract.md §4.8)."""
         async with harness({ANTHONY: ACCEPTS}) as h:
             sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1), agent(2, ANTHONY, 1, 2))
             await h.settle(sup)
@@ -315,7 +315,8 @@ class TestPlansAndStep1:
     async def test_caller_id_is_the_lead_only_when_show_agent_real_id(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
-        """ShowAgentRealID=1 shows the lead's number; otherwise the campaign's (SPEC §4.3)."""
+        """ShowAgentRealID=1 shows the lead's number; otherwise the campaign's (docs/contract.md
+        §4.3)."""
         async with harness({ANTHONY: SILENT, ERIN: ACCEPTS}) as h:
             sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1, show_real_caller_id=True),
                                agent(2, ERIN, 1, 2))
@@ -381,7 +382,8 @@ class TestOperator:
             snapshot = h.orchestrator.live_snapshot()
             assert [(s["state"], s["tier"]) for s in snapshot] == [("dialling", 1)]
             legs = snapshot[0]["legs"]
-            assert [leg["state"] for leg in legs] == ["ringing", "ringing"]  # type: ignore[index,union-attr]
+            assert isinstance(legs, list)
+            assert [leg["state"] for leg in legs] == ["ringing", "ringing"]
             assert h.orchestrator.end_call(sup.tracking_guid) is True
             await h.settle(sup)
             ended = h.carrier.notes("ended_cancelled")

@@ -97,7 +97,7 @@ async def test_recovery_ends_legs_at_the_carrier_and_queues_one_outcome(
     async def ignore(event: object) -> None:
         await trio.lowlevel.checkpoint()
 
-    carrier.deliver = ignore  # type: ignore[assignment]
+    carrier.deliver = ignore
     recorder = MemoryRecorder()
     async with trio.open_nursery() as nursery:
         await nursery.start(carrier.run)

@@ -1,5 +1,5 @@
-"""``orchestrator tail`` (issue 6 §1): columns, filters, ``--timeline``, pass-through of plain
-text, colour, and reading stdin / files / ``--follow`` (truncation, rotation).
+"""``orchestrator tail`` (README "Operating it"): columns, filters, ``--timeline``, pass-through of
+plain text, colour, and reading stdin / files / ``--follow`` (truncation, rotation).
 
 The log lines are real. Two sources:
 

@@ -2,8 +2,9 @@
 
 Each test runs the whole service (:func:`tests.support.e2e.open_e2e`) with the built-in
 Plivo-compatible simulator as its carrier and a test customer endpoint, drives one scenario of
-issue 4 §4, and checks both what the customer was posted (Step 3) and what the store committed
-(read through a second store). At the end of every test the simulator must hold no live call.
+README "The demo", and checks both what the customer was posted (Step 3) and what the store
+committed (read through a second store). At the end of every test the simulator must hold no live
+call.
 """
 
 from __future__ import annotations

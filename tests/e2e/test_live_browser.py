@@ -1,4 +1,5 @@
-"""The live calls page in a real browser: headless Chromium driven by Playwright (issue 6 §3).
+"""The live calls page in a real browser: headless Chromium driven by Playwright (README "Operating
+it").
 
 The whole service runs in-process with the built-in simulator as its carrier
 (:func:`tests.support.live.open_live_service`); Debian's ``chromium`` (``/usr/bin/chromium``,

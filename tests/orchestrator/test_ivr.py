@@ -1,4 +1,5 @@
-"""The optional IVR question (SPEC §8): parsing, the decision, the XML, and every path through
+"""The optional IVR question (docs/contract.md §8): parsing, the decision, the XML, and every path
+through
 the call actors (under MockClock, in-memory carrier)."""
 
 from __future__ import annotations

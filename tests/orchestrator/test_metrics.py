@@ -1,4 +1,5 @@
-"""Prometheus metrics (issue 6 §4): the log-event processor, the families, the scrape-time
+"""Prometheus metrics (README "Operating it"): the log-event processor, the families, the
+scrape-time
 gauges, ``/metrics`` over real HTTP with the simulator, and the Grafana dashboard."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Step 2 routing-plan parsing (SPEC §3): both formats, "no agents", and every 400-worthy rule."""
+"""Step 2 routing-plan parsing (docs/contract.md §3): both formats, "no agents", and every
+400-worthy rule."""
 
 from __future__ import annotations
 

@@ -433,13 +433,17 @@ class TestConstruction:
         assert carrier.urls.public_url == "https://pub.example"
         assert fake.seen[0].path == f"{ACCOUNT}/Call/c-1/"
 
-    async def test_satisfies_the_carrier_port(self, fake: FakePlivo) -> None:
-        carrier: Carrier = PlivoCarrier(  # checked by mypy: PlivoCarrier is a Carrier
-            auth_id=AUTH_ID, auth_token=TOKEN, api_url=API, urls=CallbackUrls(PUBLIC),
-            transport=httpx.MockTransport(fake.handle),
-        )
-        assert isinstance(carrier, PlivoCarrier)
-        await carrier.aclose()
+    async def test_works_through_the_carrier_port(self, fake: FakePlivo) -> None:
+        """Typed as the port (mypy checks PlivoCarrier is a Carrier), it ends legs the way
+        the port promises: cancel by request id, hang up by call id."""
+        plivo = PlivoCarrier(auth_id=AUTH_ID, auth_token=TOKEN, api_url=API,
+                             urls=CallbackUrls(PUBLIC), transport=httpx.MockTransport(fake.handle))
+        carrier: Carrier = plivo
+        await carrier.cancel("r-1")
+        await carrier.hangup("c-1")
+        await plivo.aclose()
+        assert [(r.method, r.path) for r in fake.seen] == [
+            ("DELETE", f"{ACCOUNT}/Request/r-1/"), ("DELETE", f"{ACCOUNT}/Call/c-1/")]
 
     def test_empty_auth_id_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError, match=r"carrier\.auth_id"):

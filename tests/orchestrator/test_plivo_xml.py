@@ -160,7 +160,7 @@ class TestRelease:
 
 
 class TestVoicemail:
-    """The SPEC §5 sentence, a recorded message, thanks, hangup."""
+    """The docs/contract.md §5 sentence, a recorded message, thanks, hangup."""
 
     def test_document(self, urls: CallbackUrls) -> None:
         root = parse(voicemail_xml(GUID, 119.5, urls))

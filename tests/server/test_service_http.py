@@ -81,7 +81,8 @@ BAD_PLANS = [
 async def test_each_bad_plan_gets_400_naming_the_field_and_nothing_is_stored(
     tmp_path: Path,
 ) -> None:
-    """SPEC §3.3: every bad plan → 400 naming its field; no agent, plan or leg is stored."""
+    """docs/contract.md §3.3: every bad plan → 400 naming its field; no agent, plan or leg is
+    stored."""
     settings = service_settings(f"sqlite:///{tmp_path / 'orch.db'}")
     async with running_service(settings) as svc:
         guid = await svc.lead_calls("lead-1")

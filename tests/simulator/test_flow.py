@@ -364,7 +364,7 @@ class TestLeadCalls:
 
 
 class TestWebhookFailures:
-    """Unreachable or invalid answer URLs end the call the way Plivo does (PLIVO.md §6.4)."""
+    """Unreachable or invalid answer URLs end the call the way Plivo does (docs/plivo.md §6.4)."""
 
     async def test_unreachable_answer_url(self, sim: Simulator, fake: FakeApplication) -> None:
         """Connection refused: one retry, then 7011 Error Reaching Answer URL."""

@@ -203,7 +203,7 @@ class TestRestParams:
 
 
 class TestWebhookFields:
-    """Standard, hangup and cause fields (PLIVO.md §2.2-2.4)."""
+    """Standard, hangup and cause fields (docs/plivo.md §2.2-2.4)."""
 
     IDENT = CallIdentity("call-1", "outbound", "14155550100", "14155550111", "req-1", "Acme")
 

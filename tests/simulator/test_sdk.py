@@ -1,6 +1,6 @@
 """The real Plivo SDK against the simulator's REST surface, and SDK-validated webhooks.
 
-The SDK client is pointed at the simulator with PLIVO.md §5.2's per-instance ``send_request``
+The SDK client is pointed at the simulator with docs/plivo.md §5.2's per-instance ``send_request``
 override and runs in a worker thread (it is synchronous). Webhooks land on a
 :class:`FakeApplication` that validates each with ``plivo.utils.validate_v3_signature`` against
 the URL it was called at.
@@ -37,7 +37,7 @@ T = TypeVar("T")
 
 
 class SimClient(Client):  # type: ignore[misc]
-    """PLIVO.md §5.2: rewrite the SDK's base URL per instance (fallback URLs included)."""
+    """docs/plivo.md §5.2: rewrite the SDK's base URL per instance (fallback URLs included)."""
 
     def __init__(self, *args: Any, sim_base: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -1,4 +1,4 @@
-"""The simulator's Plivo XML parser, on the shapes of PLIVO.md §4.3 and on malformed input."""
+"""The simulator's Plivo XML parser, on the shapes of docs/plivo.md §4.3 and on malformed input."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ VOICEMAIL = f"""<Response>
 
 
 class TestDocumentedShapes:
-    """The three documents of PLIVO.md §4.3 parse into the expected steps."""
+    """The three documents of docs/plivo.md §4.3 parse into the expected steps."""
 
     def test_whisper_get_digits(self) -> None:
         """GetDigits keeps its attributes and nested Speak; the fall-through steps follow."""
@@ -143,7 +143,7 @@ class TestDocumentedShapes:
 
 
 class TestDefaults:
-    """Attributes left out take Plivo's documented defaults (PLIVO.md §4.2)."""
+    """Attributes left out take Plivo's documented defaults (docs/plivo.md §4.2)."""
 
     def test_element_defaults(self) -> None:
         """GetDigits, Record, Conference, Dial and Speak defaults."""

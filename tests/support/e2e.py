@@ -72,7 +72,7 @@ IDLE_S = 10.0
 #: Real seconds a whole test (start, scenario, teardown) may take.
 TEST_DEADLINE_S = 45.0
 
-#: A lowercase UUID4, 36 characters (SPEC: TrackingGUID).
+#: A lowercase UUID4, 36 characters (docs/contract.md: TrackingGUID).
 GUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 #: The API doc's Step 2 example, field for field ("Specifically, the lead is posted with ...").

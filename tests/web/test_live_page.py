@@ -1,4 +1,5 @@
-"""The live calls page ``/live`` (issue 6 §3): the board, its event stream, token and limits.
+"""The live calls page ``/live`` (README "Operating it"): the board, its event stream, token and
+limits.
 
 Pure board logic and the stream generator run in memory (MockClock); the routes are checked over
 real HTTP on 127.0.0.1 — against a fake orchestrator for the token, the assets, the stream cap

@@ -9,7 +9,7 @@ Modules, each with one job:
 - ``webhooks``   Plivo callbacks to frozen events (pure)
 - ``signature``  V3 signature checking and signing (pure)
 
-Only this package imports the Plivo SDK and httpx for the carrier (DESIGN.md "Shape").
+Only this package imports the Plivo SDK and httpx for the carrier (docs/architecture.md "Shape").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A token bucket pacing outbound call requests (Plivo's account CPS, PLIVO.md §6.1).
+"""A token bucket pacing outbound call requests (Plivo's account CPS, docs/plivo.md §6.1).
 
 Semantics: the bucket holds at most ``burst`` tokens (default: ``rate`` rounded down, at least
 1) and starts full; it refills continuously at ``rate`` tokens per second; each

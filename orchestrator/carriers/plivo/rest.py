@@ -2,9 +2,9 @@
 
 We speak the small REST surface ourselves with one ``httpx.AsyncClient`` instead of wrapping the
 SDK's client, which is synchronous, not thread-safe, retries Make Call on any 5xx (ringing an
-agent twice) and can only be pointed elsewhere by patching globals (DESIGN.md "Carrier").
+agent twice) and can only be pointed elsewhere by patching globals (docs/architecture.md "Carrier").
 
-Operations (paths end in ``/`` as the SDK's do; bodies are JSON; Basic auth; PLIVO.md §1):
+Operations (paths end in ``/`` as the SDK's do; bodies are JSON; Basic auth; docs/plivo.md §1):
 
 ============  ==========================================  =====================================
 originate     ``POST   /v1/Account/{id}/Call/``            paced by the CPS token bucket
@@ -59,7 +59,7 @@ logger = structlog.get_logger()
 #: One client, a small pool: httpx degrades with large pools under load (httpx #3215).
 DEFAULT_MAX_CONNECTIONS = 12
 DEFAULT_TIMEOUT_S = 10.0
-#: Plivo's limit on ``caller_name`` (PLIVO.md §1.2).
+#: Plivo's limit on ``caller_name`` (docs/plivo.md §1.2).
 MAX_CALLER_NAME = 50
 #: Wait before the single retry of a request whose connection could not be opened.
 CONNECT_RETRY_DELAY_S = 0.25
@@ -151,7 +151,7 @@ def _carrier_number(number: str) -> str:
 
 
 def originate_body(request: LegRequest, urls: CallbackUrls) -> dict[str, Any]:
-    """The Make Call JSON body for one agent leg (PLIVO.md §1.2). Pure."""
+    """The Make Call JSON body for one agent leg (docs/plivo.md §1.2). Pure."""
     guid, leg = request.tracking_guid, request.leg_id
     body: dict[str, Any] = {
         "from": _carrier_number(request.caller_id),
@@ -171,7 +171,7 @@ def originate_body(request: LegRequest, urls: CallbackUrls) -> dict[str, Any]:
 
 def _path_id(value: str, what: str) -> str:
     if not value or not value.strip():
-        # DELETE /Call/ without an id hangs up EVERY call of the account (PLIVO.md §1.4)
+        # DELETE /Call/ without an id hangs up EVERY call of the account (docs/plivo.md §1.4)
         raise CarrierError(f"plivo: refusing a request with an empty {what}")
     return quote(value.strip(), safe="")
 

@@ -1,4 +1,4 @@
-"""Plivo webhook signatures, V3 (PLIVO.md §3): checking (server side) and signing (simulator).
+"""Plivo webhook signatures, V3 (docs/plivo.md §3): checking (server side) and signing (simulator).
 
 The signed message follows the SDK's algorithm (``plivo.utils.signature_v3``; the steps are in
 ``docs/plivo.md``) and the HMAC is the SDK's own ``get_signature_v3``. The message itself is
@@ -13,7 +13,7 @@ on a list (not constant-time), because the nonce is chosen by whoever sends the 
 parameter it cannot read) is simply not verified, so the route answers 403.
 
 The URL must be the one Plivo requested: ``public_url`` + path + query string, exactly
-(:func:`public_request_url`; PLIVO.md §3.6). Pure: no I/O.
+(:func:`public_request_url`; docs/plivo.md §3.6). Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every URL we hand to Plivo: route paths and the callback URLs built from ``public_url``.
 
 Each per-call URL carries our own ids in its query string (``call`` = TrackingGUID, ``leg`` =
-leg id), so a callback is routed by what *we* put there, never by carrier ids (DESIGN.md
+leg id), so a callback is routed by what *we* put there, never by carrier ids (docs/architecture.md
 "Bridging"). Pure: no I/O.
 
 The paths below are what the web blueprint serves. ``public_url`` may carry a path prefix (a
@@ -14,9 +14,9 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 # --- route paths (served by web/plivo.py) -------------------------------------------------
-#: The lead's answer URL, set on the Plivo application (SPEC §10).
+#: The lead's answer URL, set on the Plivo application (docs/contract.md §10).
 LEAD_ANSWER_PATH = "/plivo/answer"
-#: The lead's hangup URL, set on the Plivo application (SPEC §10).
+#: The lead's hangup URL, set on the Plivo application (docs/contract.md §10).
 LEAD_HANGUP_PATH = "/plivo/hangup"
 #: ``waitSound`` of the lead's room: hold music XML.
 HOLD_MUSIC_PATH = "/plivo/hold"

@@ -62,7 +62,7 @@ class LeadAnswer:
     to_is_nanp: bool
 
 
-# Plivo CallStatus values of an ended outbound call (PLIVO.md §2.2, §2.3).
+# Plivo CallStatus values of an ended outbound call (docs/plivo.md §2.2, §2.3).
 _STATUS_CAUSES: dict[str, LegEndCause] = {
     "busy": LegEndCause.BUSY,
     "no-answer": LegEndCause.NO_ANSWER,
@@ -82,7 +82,7 @@ _TELEPHONY_CAUSES: dict[str, LegEndCause] = {
     "ORIGINATOR_CANCEL": LegEndCause.CANCELLED,
     "NORMAL_CLEARING": LegEndCause.HANGUP,
 }
-#: HangupCauseCode of a request cancelled through the API (PLIVO.md §1.4, §2.4).
+#: HangupCauseCode of a request cancelled through the API (docs/plivo.md §1.4, §2.4).
 CANCELED_CODE = "1000"
 BUSY_CODE = "3010"
 
@@ -247,7 +247,7 @@ def parse_event(
 
 
 def parse_lead_answer(form: Mapping[str, str]) -> LeadAnswer:
-    """Read the lead's inbound answer request (SPEC §1.1): CallUUID, From, To.
+    """Read the lead's inbound answer request (docs/contract.md §1.1): CallUUID, From, To.
 
     Raises:
         WebhookInvalid: CallUUID or To is missing.

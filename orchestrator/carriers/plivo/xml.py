@@ -1,6 +1,7 @@
 """Plivo XML documents, built with the SDK's ``plivo.plivoxml`` (never by string concatenation).
 
-Pure functions: ids and URLs in, an XML string out. The shapes follow DESIGN.md "Bridging":
+Pure functions: ids and URLs in, an XML string out. The shapes follow docs/architecture.md
+"Bridging":
 
 - the lead waits alone in a conference room named after the TrackingGUID
   (``startConferenceOnEnter=false``, hold music via ``waitSound``);
@@ -25,7 +26,7 @@ from orchestrator.messages import Connect, Decision, Forward, JoinRoom, Release,
 from orchestrator.model import VOICEMAIL_PROMPT
 from orchestrator.numbers import to_carrier
 
-#: Said to the lead when the dialled number belongs to no campaign (SPEC §1.3).
+#: Said to the lead when the dialled number belongs to no campaign (docs/contract.md §1.3).
 UNKNOWN_NUMBER_TEXT = "Sorry, this number is not in service. Goodbye."
 #: Said to an agent whose call has ended or could not be decided in time.
 UNAVAILABLE_TEXT = "Sorry, this call is no longer available. Goodbye."
@@ -143,9 +144,10 @@ def render_decision(decision: Decision, guid: str, leg_id: str, urls: CallbackUr
 
 
 def ivr_xml(guid: str, menu: IvrMenu, urls: CallbackUrls) -> str:
-    """The lead's answer when the campaign asks a question first (SPEC §8): the prompt inside
-    GetDigits (one key of the menu; others are ignored and the question repeated), then — after
-    silence to the end — the same action URL without digits (the campaign's own plantype)."""
+    """The lead's answer when the campaign asks a question first (docs/contract.md §8): the prompt
+    inside GetDigits (one key of the menu; others are ignored and the question repeated), then —
+    after silence to the end — the same action URL without digits (the campaign's own
+    plantype)."""
     response = plivoxml.ResponseElement()
     ask = plivoxml.GetDigitsElement(
         action=urls.ivr(guid), method="POST", num_digits=1, valid_digits=menu.keys,
@@ -168,7 +170,7 @@ def forward_xml(forward: Forward) -> str:
 
 
 def voicemail_xml(guid: str, max_s: float, urls: CallbackUrls) -> str:
-    """The prompt of SPEC §5, a recorded message (``#`` ends it), thanks, hangup.
+    """The prompt of docs/contract.md §5, a recorded message (``#`` ends it), thanks, hangup.
 
     ``redirect=false``: the Record action only notifies us; the document goes on to the thanks.
     """
