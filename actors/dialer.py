@@ -45,7 +45,10 @@ class CallSide(Protocol):
 
 
 async def place_leg(
-    leg: Leg, call: CallSide, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    leg: Leg,
+    call: CallSide,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Originate ``leg``; return once the carrier has taken it (or refused it).
 
@@ -67,8 +70,15 @@ async def place_leg(
         leg.started_at = trio.current_time()
         try:
             await ctx.recorder.record(
-                LegStarted(ctx.call.tracking_guid, leg.leg_id, agent.agent_id, agent.phone,
-                           leg.tier, agent.row, ctx.now())
+                LegStarted(
+                    ctx.call.tracking_guid,
+                    leg.leg_id,
+                    agent.agent_id,
+                    agent.phone,
+                    leg.tier,
+                    agent.row,
+                    ctx.now(),
+                )
             )
             # Reported before the originate so the tier places legs strictly in AgentRow order.
             task_status.started()
@@ -82,13 +92,15 @@ async def place_leg(
             raise
         with trio.CancelScope(shield=True):
             # Durable before anything else: after a crash, recovery ends the legs it can find.
-            ctx.note(LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(),
-                                request_id=leg.request_id))
+            ctx.note(
+                LegUpdated(ctx.call.tracking_guid, leg.leg_id, ctx.now(), request_id=leg.request_id)
+            )
             await ctx.flush()
             with trio.move_on_after(DURABLE_WRITE_TIMEOUT_S):
                 await ctx.recorder.flush()
-            ctx.event("leg.originated", request_id=leg.request_id, phone=agent.phone,
-                      caller_id=caller_id)
+            ctx.event(
+                "leg.originated", request_id=leg.request_id, phone=agent.phone, caller_id=caller_id
+            )
             race = call.referee.race
             if race is None or race.closing or leg not in race.legs:
                 await end_legs([leg], call)
@@ -102,7 +114,8 @@ async def end_legs(legs: Iterable[Leg], call: CallSide) -> None:
     ends it as soon as its id arrives.
     """
     todo = [
-        leg for leg in legs
+        leg
+        for leg in legs
         if not leg.won and not leg.over and not leg.ending and (leg.request_id or leg.call_id)
     ]
     if not todo:
@@ -124,7 +137,12 @@ async def _end_leg(leg: Leg, call: CallSide) -> None:
         failed = await ctx.teardown.end(Target(leg.request_id, leg.call_id))
         if failed:
             # The agent's phone may still be ringing: the teardown keeps trying.
-            ctx.event("leg.end_failed", error=failed, request_id=leg.request_id,
-                      call_id=leg.call_id, level="error")
+            ctx.event(
+                "leg.end_failed",
+                error=failed,
+                request_id=leg.request_id,
+                call_id=leg.call_id,
+                level="error",
+            )
         call.apply(call.referee.leg_ended_by_us(leg, call.now()))
         await ctx.flush()

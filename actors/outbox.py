@@ -160,8 +160,16 @@ class OutboxDeliverer:
         for row in rows:
             if row.tracking_guid in self.in_flight:
                 continue
-            self._schedule(Delivery(row.tracking_guid, row.url, dict(row.fields),
-                                    row.created_at, row.attempts, row.next_attempt_at))
+            self._schedule(
+                Delivery(
+                    row.tracking_guid,
+                    row.url,
+                    dict(row.fields),
+                    row.created_at,
+                    row.attempts,
+                    row.next_attempt_at,
+                )
+            )
         return len(rows)
 
     def _schedule(self, delivery: Delivery) -> None:
@@ -175,8 +183,11 @@ class OutboxDeliverer:
             self._nursery.start_soon(self._deliver, delivery)
         except RuntimeError:  # the deliverer is being torn down (cancelled from outside)
             self.in_flight.discard(delivery.tracking_guid)
-            logger.warning("outcome.deferred", tracking_guid=delivery.tracking_guid,
-                           reason="shutting down; left pending in the outbox")
+            logger.warning(
+                "outcome.deferred",
+                tracking_guid=delivery.tracking_guid,
+                reason="shutting down; left pending in the outbox",
+            )
 
     async def _deliver(self, delivery: Delivery) -> None:
         with structlog.contextvars.bound_contextvars(tracking_guid=delivery.tracking_guid):
@@ -212,16 +223,22 @@ class OutboxDeliverer:
             delay = self.policy.delay_after(attempts, self._rng)
             if now + delay > deadline:
                 self.dead += 1
-                logger.error("outcome.dead", attempts=attempts, error=error,
-                             gave_up_after_s=round(now - delivery.created_at, 1))
+                logger.error(
+                    "outcome.dead",
+                    attempts=attempts,
+                    error=error,
+                    gave_up_after_s=round(now - delivery.created_at, 1),
+                )
                 await self._recorder.record(
-                    OutboxDelivered(delivery.tracking_guid, now, attempts, dead=True,
-                                    last_error=error)
+                    OutboxDelivered(
+                        delivery.tracking_guid, now, attempts, dead=True, last_error=error
+                    )
                 )
                 return
             due = now + delay
-            logger.warning("outcome.attempt_failed", attempt=attempts, error=error,
-                           retry_in_s=round(delay, 3))
+            logger.warning(
+                "outcome.attempt_failed", attempt=attempts, error=error, retry_in_s=round(delay, 3)
+            )
             await self._recorder.record(
                 OutboxAttempted(delivery.tracking_guid, now, attempts, due, error)
             )
@@ -242,9 +259,11 @@ class OutboxDeliverer:
         if not 200 <= status < 300:
             return f"HTTP {status}"
         self.delivered += 1
-        logger.info("outcome.delivered", attempt=attempt, status=status,
-                    agent1_id=delivery.fields.get("Agent1ID"))
-        await self._recorder.record(
-            OutboxDelivered(delivery.tracking_guid, self._now(), attempt)
+        logger.info(
+            "outcome.delivered",
+            attempt=attempt,
+            status=status,
+            agent1_id=delivery.fields.get("Agent1ID"),
         )
+        await self._recorder.record(OutboxDelivered(delivery.tracking_guid, self._now(), attempt))
         return None

@@ -34,7 +34,6 @@ from orchestrator.records import CallFinished, EventLogged, LegUpdated, Record
 logger = structlog.get_logger()
 
 
-
 class StoredLeg(Protocol):
     @property
     def leg_id(self) -> str: ...
@@ -135,7 +134,8 @@ async def recover_calls(
     calls = await source.unfinished_calls()
     for call in calls:
         with structlog.contextvars.bound_contextvars(
-            tracking_guid=call.tracking_guid, campaign=call.campaign,
+            tracking_guid=call.tracking_guid,
+            campaign=call.campaign,
             call_uuid=call.carrier_call_id,
         ):
             await _recover(call, plan_recovery(call), teardown, recorder, settings, now)
@@ -143,8 +143,12 @@ async def recover_calls(
 
 
 async def _recover(
-    call: UnfinishedCall, plan: Recovery, teardown: Teardown, recorder: Recorder,
-    settings: Settings, now: Callable[[], float],
+    call: UnfinishedCall,
+    plan: Recovery,
+    teardown: Teardown,
+    recorder: Recorder,
+    settings: Settings,
+    now: Callable[[], float],
 ) -> None:
     failures: list[str] = []
 
@@ -163,9 +167,12 @@ async def _recover(
     url = campaign.outcome_post_url if campaign else ""
     at = now()
     detail = {
-        "state": call.state.value, "outcome": plan.outcome.kind.value,
-        "agent1_id": plan.outcome.agent1_id, "legs_ended": len(plan.legs_to_end),
-        "lead_hung_up": plan.hang_up_lead, "failures": failures,
+        "state": call.state.value,
+        "outcome": plan.outcome.kind.value,
+        "agent1_id": plan.outcome.agent1_id,
+        "legs_ended": len(plan.legs_to_end),
+        "lead_hung_up": plan.hang_up_lead,
+        "failures": failures,
     }
     records: list[Record] = [
         LegUpdated(call.tracking_guid, leg.leg_id, at, ended_at=at, result=LegResult.CANCELLED)
@@ -175,5 +182,4 @@ async def _recover(
     records.append(CallFinished(call.tracking_guid, plan.outcome, call.referral_id, url, at))
     await recorder.record(*records)
     level = "error" if failures or campaign is None else "warning"
-    getattr(logger, level)("call.recovered", **detail,
-                           campaign_configured=campaign is not None)
+    getattr(logger, level)("call.recovered", **detail, campaign_configured=campaign is not None)

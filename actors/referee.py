@@ -215,8 +215,9 @@ class Referee:
         assert self.race is not None
         for leg in self.race.legs:
             if not leg.over:
-                leg.settle(LegResult.NO_INPUT if leg.answered_at is not None
-                           else LegResult.NO_ANSWER)
+                leg.settle(
+                    LegResult.NO_INPUT if leg.answered_at is not None else LegResult.NO_ANSWER
+                )
         return []
 
     def close_race(self) -> None:
@@ -249,15 +250,19 @@ class Referee:
                 out.decision = self.ivr(event.digits, out)
             case RecordingReady():
                 self.recording_url = event.url
-                out.effects += [Signal.RECORDING_READY,
-                                Log("call.recording_ready", {"url": event.url})]
+                out.effects += [
+                    Signal.RECORDING_READY,
+                    Log("call.recording_ready", {"url": event.url}),
+                ]
             case VoicemailRecorded():
                 if self.voicemail is None:
                     self.voicemail = event
                     out.effects += [
                         Signal.VOICEMAIL_READY,
-                        Log("call.voicemail_recorded",
-                            {"url": event.url, "duration_s": event.duration_s}),
+                        Log(
+                            "call.voicemail_recorded",
+                            {"url": event.url, "duration_s": event.duration_s},
+                        ),
                     ]
         return out
 
@@ -272,13 +277,20 @@ class Referee:
         choice = choose(menu, digits, self.call.plantype)
         decision: Decision = (
             Forward(choice.redirect_to, caller_id=self.call.dialled_number)
-            if choice.redirect_to else JoinRoom()
+            if choice.redirect_to
+            else JoinRoom()
         )
         self.ivr_choice, self.ivr_decision = choice, decision
         if out is not None:
             out.effects += [
-                Log("ivr.answered", {"key": choice.key, "plantype": choice.plantype,
-                                     "redirect_to": choice.redirect_to or None}),
+                Log(
+                    "ivr.answered",
+                    {
+                        "key": choice.key,
+                        "plantype": choice.plantype,
+                        "redirect_to": choice.redirect_to or None,
+                    },
+                ),
                 Signal.IVR_ANSWERED,
             ]
         return decision
@@ -329,8 +341,9 @@ class Referee:
             out.effects.append(Log("leg.answer_repeated", level="debug", leg=leg))
         return leg.answer_reply
 
-    def _answered_once(self, event: LegAnswered, leg: Leg | None, now: Now,
-                       out: Handled) -> Decision:
+    def _answered_once(
+        self, event: LegAnswered, leg: Leg | None, now: Now, out: Handled
+    ) -> Decision:
         if leg is not None:
             leg.call_id = event.call_id or leg.call_id
         live = self._live_leg(event.leg_id)
@@ -339,21 +352,32 @@ class Referee:
                 leg.settle(LegResult.TAKEN)
             elif leg is None:
                 self._stray("", event.call_id, "answered for an unknown leg", out, None)
-            out.effects.append(Log("leg.answered_late",
-                                   {"leg_id": event.leg_id, "call_id": event.call_id}, leg=leg))
+            out.effects.append(
+                Log(
+                    "leg.answered_late", {"leg_id": event.leg_id, "call_id": event.call_id}, leg=leg
+                )
+            )
             return Release(TAKEN_TEXT)
         live.answered_at = now.mono
         out.effects += [
             Log("leg.answered", {"press1": live.agent.press1}, leg=live),
-            Note(LegUpdated(self._guid, live.leg_id, now.wall,
-                            carrier_call_id=live.call_id or None, answered_at=now.wall)),
+            Note(
+                LegUpdated(
+                    self._guid,
+                    live.leg_id,
+                    now.wall,
+                    carrier_call_id=live.call_id or None,
+                    answered_at=now.wall,
+                )
+            ),
         ]
         if not live.agent.press1:
             return self._win(live, now, out)
         live.phase = LegPhase.WHISPERING
         # the plantype may have been chosen in the IVR
-        return Whisper(whisper_text(self.call.plantype, self.call.lead_phone),
-                       self.accept_timeout_s)
+        return Whisper(
+            whisper_text(self.call.plantype, self.call.lead_phone), self.accept_timeout_s
+        )
 
     def _digits(self, event: LegDigits, now: Now, out: Handled) -> Decision:
         leg = self.legs.get(event.leg_id)
@@ -362,8 +386,9 @@ class Referee:
         if leg.digits_reply is None:
             leg.digits_reply = self._digits_once(event, now, out)
         else:
-            out.effects.append(Log("leg.digits_repeated", {"digits": event.digits},
-                                   level="debug", leg=leg))
+            out.effects.append(
+                Log("leg.digits_repeated", {"digits": event.digits}, level="debug", leg=leg)
+            )
         return leg.digits_reply
 
     def _digits_once(self, event: LegDigits, now: Now, out: Handled) -> Decision:
@@ -372,15 +397,17 @@ class Referee:
             leg = self.legs.get(event.leg_id)
             if leg is not None and not leg.won:
                 leg.settle(LegResult.TAKEN)
-            out.effects.append(Log("leg.accepted_late",
-                                   {"leg_id": event.leg_id, "digits": event.digits}, leg=leg))
+            out.effects.append(
+                Log("leg.accepted_late", {"leg_id": event.leg_id, "digits": event.digits}, leg=leg)
+            )
             return Release(TAKEN_TEXT)
         if event.digits[:1] == ACCEPT_DIGIT:
             return self._win(live, now, out)
         result = LegResult.DECLINED if event.digits else LegResult.NO_INPUT
         live.settle(result)
-        out.effects.append(Log("leg.declined", {"digits": event.digits, "result": result.value},
-                               leg=live))
+        out.effects.append(
+            Log("leg.declined", {"digits": event.digits, "result": result.value}, leg=live)
+        )
         return Release(DECLINE_TEXT)
 
     def _win(self, leg: Leg, now: Now, out: Handled) -> Connect:
@@ -394,8 +421,15 @@ class Referee:
         leg.phase = LegPhase.CONNECTED
         out.effects += [
             Log("leg.accepted", leg=leg),
-            Note(LegUpdated(self._guid, leg.leg_id, now.wall, carrier_call_id=leg.call_id or None,
-                            result=LegResult.ACCEPTED)),
+            Note(
+                LegUpdated(
+                    self._guid,
+                    leg.leg_id,
+                    now.wall,
+                    carrier_call_id=leg.call_id or None,
+                    result=LegResult.ACCEPTED,
+                )
+            ),
             *self._review(),  # decided: the tier ends every other leg now
         ]
         return Connect(room=self._guid)
@@ -409,8 +443,11 @@ class Referee:
             if not self.winner_gone:
                 self.winner_gone = True
                 out.effects += [
-                    Log("leg.ended", {"result": LegResult.ACCEPTED.value,
-                                      "duration_s": event.duration_s}, leg=leg),
+                    Log(
+                        "leg.ended",
+                        {"result": LegResult.ACCEPTED.value, "duration_s": event.duration_s},
+                        leg=leg,
+                    ),
                     Note(LegUpdated(self._guid, leg.leg_id, now.wall, ended_at=now.wall)),
                     Signal.WINNER_GONE,
                 ]
@@ -440,13 +477,18 @@ class Referee:
             self.lead_gone = True
             out.effects += [Log("call.lead_hung_up"), Signal.LEAD_GONE]
 
-    def _stray(self, request_id: str, call_id: str, why: str, out: Handled,
-               leg: Leg | None) -> None:
+    def _stray(
+        self, request_id: str, call_id: str, why: str, out: Handled, leg: Leg | None
+    ) -> None:
         if request_id or call_id:
             out.effects += [
                 EndStray(request_id, call_id),
-                Log("leg.stray_ended", {"request_id": request_id, "call_id": call_id,
-                                        "why": why}, level="warning", leg=leg),
+                Log(
+                    "leg.stray_ended",
+                    {"request_id": request_id, "call_id": call_id, "why": why},
+                    level="warning",
+                    leg=leg,
+                ),
             ]
 
     # --- shared ---------------------------------------------------------------------------------
@@ -455,11 +497,21 @@ class Referee:
         """How ``leg`` ended: one log line and one store update."""
         result = leg.result or LegResult.CANCELLED
         return [
-            Log("leg.ended", {"result": result.value,
-                              "duration_s": round(now.mono - leg.started_at, 3)}, leg=leg),
-            Note(LegUpdated(self._guid, leg.leg_id, now.wall,
-                            carrier_call_id=leg.call_id or None, ended_at=now.wall,
-                            result=result)),
+            Log(
+                "leg.ended",
+                {"result": result.value, "duration_s": round(now.mono - leg.started_at, 3)},
+                leg=leg,
+            ),
+            Note(
+                LegUpdated(
+                    self._guid,
+                    leg.leg_id,
+                    now.wall,
+                    carrier_call_id=leg.call_id or None,
+                    ended_at=now.wall,
+                    result=result,
+                )
+            ),
         ]
 
     def _review(self) -> list[Effect]:

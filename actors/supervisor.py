@@ -239,8 +239,14 @@ class CallSupervisor:
             "tier": race.number if race is not None else None,
             "tiers_tried": list(self.tiers_tried),
             "legs": [
-                {"leg_id": leg.leg_id, "agent_id": leg.agent.agent_id, "name": leg.agent.name,
-                 "phone": leg.agent.phone, "tier": leg.tier, "state": leg_state(leg)}
+                {
+                    "leg_id": leg.leg_id,
+                    "agent_id": leg.agent.agent_id,
+                    "name": leg.agent.name,
+                    "phone": leg.agent.phone,
+                    "tier": leg.tier,
+                    "state": leg_state(leg),
+                }
                 for leg in self.referee.legs.values()
             ],
         }
@@ -248,8 +254,9 @@ class CallSupervisor:
     def end(self, reason: str) -> None:
         """An operator ends this call: every leg and the lead end; the outcome is recorded as
         usual (999999 unless an agent was already connected or a message left)."""
-        self.ctx.event("call.ended_by_operator", reason=reason, state=self.state.value,
-                       level="warning")
+        self.ctx.event(
+            "call.ended_by_operator", reason=reason, state=self.state.value, level="warning"
+        )
         self._ended_by_operator = True
         self._route_scope.cancel(reason=f"ended by operator: {reason}")
         self.apply(self.referee.lead_ended())  # ends the connected and voicemail waits too
@@ -259,14 +266,19 @@ class CallSupervisor:
     async def run(self) -> None:
         call = self.ctx.call
         with structlog.contextvars.bound_contextvars(
-            tracking_guid=call.tracking_guid, campaign=call.campaign,
+            tracking_guid=call.tracking_guid,
+            campaign=call.campaign,
             call_uuid=call.carrier_call_id,
         ):
             try:
                 await self.ctx.recorder.record(CallStarted(call, self.ctx.now()))
-                self.ctx.event("call.started", lead_phone=call.lead_phone,
-                               dialled=call.dialled_number, plantype=call.plantype,
-                               referral_id=call.details.referral_id)
+                self.ctx.event(
+                    "call.started",
+                    lead_phone=call.lead_phone,
+                    dialled=call.dialled_number,
+                    plantype=call.plantype,
+                    referral_id=call.details.referral_id,
+                )
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._dispatch)
@@ -303,16 +315,25 @@ class CallSupervisor:
     async def _end_stray(self, request_id: str, call_id: str) -> None:
         failed = await self.ctx.teardown.end(Target(request_id, call_id))
         if failed:
-            self.ctx.event("leg.end_failed", error=failed, request_id=request_id,
-                           call_id=call_id, level="error")
+            self.ctx.event(
+                "leg.end_failed",
+                error=failed,
+                request_id=request_id,
+                call_id=call_id,
+                level="error",
+            )
 
     def _lead_gone(self) -> None:
         """The lead hung up. Before a winner: stop routing at once (every leg ends). A lead the
         IVR forwarded is not routed any more: its reduced Step 1 still goes out, once."""
         if self._forwarded:
             return
-        if self.state in (CallState.IVR, CallState.INITIAL_POST, CallState.WAITING_PLAN,
-                          CallState.DIALLING):
+        if self.state in (
+            CallState.IVR,
+            CallState.INITIAL_POST,
+            CallState.WAITING_PLAN,
+            CallState.DIALLING,
+        ):
             self._route_scope.cancel(reason="lead hung up")
 
     async def _set_state(self, state: CallState) -> None:
@@ -340,8 +361,9 @@ class CallSupervisor:
             await self.ctx.recorder.record(
                 PlanAccepted(self.tracking_guid, plan.fingerprint(), plan.agents, self.ctx.now())
             )
-            self.ctx.event("plan.received", agents=len(plan.agents),
-                           tiers=[t.number for t in plan.tiers])
+            self.ctx.event(
+                "plan.received", agents=len(plan.agents), tiers=[t.number for t in plan.tiers]
+            )
             if plan.no_agents:
                 await self._set_state(CallState.VOICEMAIL)
                 return await self._voicemail("no_agents")
@@ -397,16 +419,28 @@ class CallSupervisor:
             try:
                 reply = await self._customer.initial_post(self.campaign.initial_post_url, fields)
             except OrchestratorError as exc:
-                self.ctx.event("step1.failed", reason=str(exc), level="warning",
-                               latency_s=round(trio.current_time() - sent_at, 4))
+                self.ctx.event(
+                    "step1.failed",
+                    reason=str(exc),
+                    level="warning",
+                    latency_s=round(trio.current_time() - sent_at, 4),
+                )
         if scope.cancelled_caught:
-            self.ctx.event("step1.failed", reason="timeout", level="warning",
-                           timeout_s=self._initial_post_timeout_s,
-                           latency_s=round(trio.current_time() - sent_at, 4))
+            self.ctx.event(
+                "step1.failed",
+                reason="timeout",
+                level="warning",
+                timeout_s=self._initial_post_timeout_s,
+                latency_s=round(trio.current_time() - sent_at, 4),
+            )
         if reply is None:
             return
-        self.ctx.event("step1.sent", status=reply.status, reduced=reduced,
-                       latency_s=round(trio.current_time() - sent_at, 4))
+        self.ctx.event(
+            "step1.sent",
+            status=reply.status,
+            reduced=reduced,
+            latency_s=round(trio.current_time() - sent_at, 4),
+        )
         if reduced or self.plan is not None or not plan_fields_present(reply.fields):
             return
         body = dict(reply.fields)
@@ -415,12 +449,14 @@ class CallSupervisor:
         try:
             plan = parse_routing_plan(body)
         except PlanRejected as exc:
-            self.ctx.event("step1.plan_rejected", problems=[str(p) for p in exc.problems],
-                           level="warning")
+            self.ctx.event(
+                "step1.plan_rejected", problems=[str(p) for p in exc.problems], level="warning"
+            )
             return
         if plan.tracking_guid != call.tracking_guid:
-            self.ctx.event("step1.plan_rejected", problems=["TrackingGUID names another call"],
-                           level="warning")
+            self.ctx.event(
+                "step1.plan_rejected", problems=["TrackingGUID names another call"], level="warning"
+            )
             return
         self.ctx.event("plan.synchronous")
         self.offer_plan(plan)
@@ -440,8 +476,12 @@ class CallSupervisor:
                 for agent in tier.agents:
                     # docs/contract.md §4.8: never ring one phone twice at once
                     if agent.phone in ringing:
-                        self.ctx.event("leg.skipped", agent_id=agent.agent_id, phone=agent.phone,
-                                       reason="phone already ringing in this tier")
+                        self.ctx.event(
+                            "leg.skipped",
+                            agent_id=agent.agent_id,
+                            phone=agent.phone,
+                            reason="phone already ringing in this tier",
+                        )
                         continue
                     ringing.add(agent.phone)
                     leg = Leg(self._new_leg_id(), agent, tier.number)
@@ -452,8 +492,9 @@ class CallSupervisor:
                 with trio.move_on_after(limit):
                     await self.signal(Signal.TIER_DECIDED).wait()
                 if not race.decided:
-                    self.ctx.event("tier.timed_out", tier=tier.number, after_s=limit,
-                                   level="warning")
+                    self.ctx.event(
+                        "tier.timed_out", tier=tier.number, after_s=limit, level="warning"
+                    )
                     self.apply(self.referee.tier_timed_out(self.now()))
             finally:
                 race.closing = True
@@ -466,9 +507,13 @@ class CallSupervisor:
     async def _connected(self, winner: Leg) -> Outcome:
         await self._set_state(CallState.CONNECTED)
         self._connected_at = self.referee.won_at or trio.current_time()
-        self.ctx.event("call.connected", agent_id=winner.agent.agent_id, leg_id=winner.leg_id,
-                       tier=winner.tier,
-                       wait_s=round(self._connected_at - self._started, 3))
+        self.ctx.event(
+            "call.connected",
+            agent_id=winner.agent.agent_id,
+            leg_id=winner.leg_id,
+            tier=winner.tier,
+            wait_s=round(self._connected_at - self._started, 3),
+        )
         referee = self.referee
         async with trio.open_nursery() as nursery:
             # The call is over when either side leaves; the other side is then hung up.
@@ -536,8 +581,13 @@ class CallSupervisor:
             tracking_guid=call.tracking_guid, referral_id=call.details.referral_id
         )
         await self.ctx.recorder.record(
-            CallFinished(call.tracking_guid, outcome, call.details.referral_id,
-                         self.campaign.outcome_post_url, self.ctx.now())
+            CallFinished(
+                call.tracking_guid,
+                outcome,
+                call.details.referral_id,
+                self.campaign.outcome_post_url,
+                self.ctx.now(),
+            )
         )
         winner = self.referee.winner
         now = trio.current_time()
@@ -557,4 +607,3 @@ class CallSupervisor:
         await self.ctx.flush()
         await self._outcomes.send(call.tracking_guid, self.campaign.outcome_post_url, fields)
         self.finished.set()
-

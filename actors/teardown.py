@@ -46,8 +46,12 @@ class TeardownPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> TeardownPolicy:
         carrier = settings.carrier
-        return cls(timeout_s=carrier.end_timeout_s, first_retry_s=carrier.end_retry_s,
-                   max_retry_s=carrier.end_retry_max_s, retry_for_s=carrier.end_retry_for_s)
+        return cls(
+            timeout_s=carrier.end_timeout_s,
+            first_retry_s=carrier.end_retry_s,
+            max_retry_s=carrier.end_retry_max_s,
+            retry_for_s=carrier.end_retry_for_s,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +116,13 @@ class Teardown:
                 return
             except RuntimeError:  # the nursery is closing (shutdown)
                 pass
-        logger.error("leg.end_abandoned", request_id=target.request_id,
-                     call_id=target.call_id, attempts=1, reason="shutting down")
+        logger.error(
+            "leg.end_abandoned",
+            request_id=target.request_id,
+            call_id=target.call_id,
+            attempts=1,
+            reason="shutting down",
+        )
 
     async def _retry(self, target: Target) -> None:
         """Keep trying, with back-off, until it works or the phone cannot be ringing any more."""
@@ -126,11 +135,24 @@ class Teardown:
             attempt += 1
             error = await self._attempt(target)
             if error is None:
-                logger.info("leg.end_retried", request_id=target.request_id,
-                            call_id=target.call_id, attempt=attempt)
+                logger.info(
+                    "leg.end_retried",
+                    request_id=target.request_id,
+                    call_id=target.call_id,
+                    attempt=attempt,
+                )
                 return
-            logger.warning("leg.end_retry_failed", request_id=target.request_id,
-                           call_id=target.call_id, attempt=attempt, error=error)
+            logger.warning(
+                "leg.end_retry_failed",
+                request_id=target.request_id,
+                call_id=target.call_id,
+                attempt=attempt,
+                error=error,
+            )
             delay = min(delay * 2, policy.max_retry_s)
-        logger.error("leg.end_abandoned", request_id=target.request_id, call_id=target.call_id,
-                     attempts=attempt)
+        logger.error(
+            "leg.end_abandoned",
+            request_id=target.request_id,
+            call_id=target.call_id,
+            attempts=attempt,
+        )

@@ -31,12 +31,21 @@ TOKEN = "BenchAuthToken0123456789abcdefABCDEF"
 NONCE = "05429567804466091622"
 # a realistic inbound answer form (Plivo sends ~15-20 fields)
 FORM = {
-    "CallUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002", "From": "14155550100",
-    "To": "18005550100", "Direction": "inbound", "CallStatus": "ringing", "Event": "StartApp",
-    "CallerName": "+14155550100", "BillRate": "0.0085", "ParentAuthID": "MA" + "A" * 18,
-    "SessionStart": "2024-01-01 10:00:00.000000", "STIRAttestation": "A",
-    "STIRVerification": "Verified", "RequestUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002",
-    "ALegUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002", "CallerCountry": "US",
+    "CallUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002",
+    "From": "14155550100",
+    "To": "18005550100",
+    "Direction": "inbound",
+    "CallStatus": "ringing",
+    "Event": "StartApp",
+    "CallerName": "+14155550100",
+    "BillRate": "0.0085",
+    "ParentAuthID": "MA" + "A" * 18,
+    "SessionStart": "2024-01-01 10:00:00.000000",
+    "STIRAttestation": "A",
+    "STIRVerification": "Verified",
+    "RequestUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002",
+    "ALegUUID": "4d04c52e-5b9c-11ee-8c99-0242ac120002",
+    "CallerCountry": "US",
 }
 
 

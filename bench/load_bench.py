@@ -91,30 +91,54 @@ _DEFAULTS = Options()
 
 
 def parse_options(argv: Sequence[str]) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m bench.load_bench",
-                                     description=__doc__.splitlines()[0] if __doc__ else "")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load_bench", description=__doc__.splitlines()[0] if __doc__ else ""
+    )
     parser.add_argument("--calls", type=int, default=_DEFAULTS.calls, help="calls measured")
-    parser.add_argument("--rate", type=float, default=_DEFAULTS.rate,
-                        help="calls placed per second")
-    parser.add_argument("--time-scale", type=float, default=_DEFAULTS.time_scale,
-                        help="simulator real seconds per simulated second")
-    parser.add_argument("--agents", type=int, choices=(2, 3), default=_DEFAULTS.agents,
-                        help="agents per call (one tier)")
-    parser.add_argument("--talk-s", type=float, default=_DEFAULTS.talk_s,
-                        help="simulated seconds the winner talks")
-    parser.add_argument("--warmup", type=int, default=_DEFAULTS.warmup,
-                        help="calls run first and not counted")
-    parser.add_argument("--connections", type=int, default=_DEFAULTS.connections,
-                        help="connections hammering GET /healthz")
-    parser.add_argument("--trivial-s", type=float, default=_DEFAULTS.trivial_s,
-                        help="seconds of GET /healthz")
+    parser.add_argument(
+        "--rate", type=float, default=_DEFAULTS.rate, help="calls placed per second"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=_DEFAULTS.time_scale,
+        help="simulator real seconds per simulated second",
+    )
+    parser.add_argument(
+        "--agents",
+        type=int,
+        choices=(2, 3),
+        default=_DEFAULTS.agents,
+        help="agents per call (one tier)",
+    )
+    parser.add_argument(
+        "--talk-s", type=float, default=_DEFAULTS.talk_s, help="simulated seconds the winner talks"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=_DEFAULTS.warmup, help="calls run first and not counted"
+    )
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=_DEFAULTS.connections,
+        help="connections hammering GET /healthz",
+    )
+    parser.add_argument(
+        "--trivial-s", type=float, default=_DEFAULTS.trivial_s, help="seconds of GET /healthz"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object of figures")
-    parser.add_argument("--logs-dir", default="",
-                        help="keep the service/simulator logs, config and database here "
-                             "(default: a temp dir, removed)")
-    parser.add_argument("--profile", action="store_true",
-                        help="run the service under cProfile and print its top functions "
-                             "(slows it down: a diagnosis, not a measurement)")
+    parser.add_argument(
+        "--logs-dir",
+        default="",
+        help="keep the service/simulator logs, config and database here "
+        "(default: a temp dir, removed)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the service under cProfile and print its top functions "
+        "(slows it down: a diagnosis, not a measurement)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.calls <= MAX_CALLS or not 0 < args.rate <= MAX_RATE:
         parser.error(f"--calls 1..{MAX_CALLS} and --rate in (0, {MAX_RATE}] please")
@@ -122,8 +146,19 @@ def parse_options(argv: Sequence[str]) -> Options:
         parser.error("--time-scale > 0 and --warmup 0..100 please")
     if args.connections < 1 or args.trivial_s <= 0 or args.talk_s < 0:
         parser.error("--connections >= 1, --trivial-s > 0 and --talk-s >= 0 please")
-    return Options(args.calls, args.rate, args.time_scale, args.agents, args.talk_s, args.warmup,
-                   args.connections, args.trivial_s, args.json, args.logs_dir, args.profile)
+    return Options(
+        args.calls,
+        args.rate,
+        args.time_scale,
+        args.agents,
+        args.talk_s,
+        args.warmup,
+        args.connections,
+        args.trivial_s,
+        args.json,
+        args.logs_dir,
+        args.profile,
+    )
 
 
 def free_port() -> int:
@@ -152,15 +187,23 @@ class Driven:
 async def _place(
     http: httpx.AsyncClient, call: BenchCall, lead_script: dict[str, float], driven: Driven
 ) -> None:
-    response = await http.post("/sim/inbound", json={
-        "from": "1" + call.lead_phone, "to": "1" + CAMPAIGN_NUMBER, "lead": lead_script,
-    })
+    response = await http.post(
+        "/sim/inbound",
+        json={
+            "from": "1" + call.lead_phone,
+            "to": "1" + CAMPAIGN_NUMBER,
+            "lead": lead_script,
+        },
+    )
     if response.status_code != 201:
         driven.failures += 1
 
 
 async def drive(
-    http: httpx.AsyncClient, calls: list[BenchCall], rate: float, time_scale: float,
+    http: httpx.AsyncClient,
+    calls: list[BenchCall],
+    rate: float,
+    time_scale: float,
     driven: Driven,
 ) -> None:
     """Place ``calls`` at ``rate`` per second (each POST in its own task, so a slow answer
@@ -202,8 +245,13 @@ async def _cancel_on_exit(child: Child, scope: trio.CancelScope) -> None:
 
 
 async def _run_calls(
-    http: httpx.AsyncClient, customer: BenchCustomer, calls: list[BenchCall], rate: float,
-    time_scale: float, deadline_s: float, children: Sequence[Child],
+    http: httpx.AsyncClient,
+    customer: BenchCustomer,
+    calls: list[BenchCall],
+    rate: float,
+    time_scale: float,
+    deadline_s: float,
+    children: Sequence[Child],
 ) -> Driven:
     """Place ``calls`` and wait for their outcomes, until ``deadline_s`` at most.
 
@@ -241,61 +289,95 @@ class CallPhase:
 
 
 async def run_call_phase(
-    opts: Options, customer: BenchCustomer, calls: list[BenchCall], http: httpx.AsyncClient,
-    service: Child, simulator: Child,
+    opts: Options,
+    customer: BenchCustomer,
+    calls: list[BenchCall],
+    http: httpx.AsyncClient,
+    service: Child,
+    simulator: Child,
 ) -> CallPhase:
     """Warm up, then place the measured calls and wait for their outcomes and the simulator."""
-    warm, measured = calls[:opts.warmup], calls[opts.warmup:]
+    warm, measured = calls[: opts.warmup], calls[opts.warmup :]
     deadline_s = opts.calls / opts.rate + LEAD_PATIENCE_S + 30.0
     if warm:
-        await _run_calls(http, customer, warm, opts.rate, opts.time_scale, deadline_s,
-                         (service, simulator))
+        await _run_calls(
+            http, customer, warm, opts.rate, opts.time_scale, deadline_s, (service, simulator)
+        )
         await _settle(http)
     since = await _last_seq(http)
     cpu0 = service.cpu_s(), simulator.cpu_s(), time.process_time()
     started = trio.current_time()
-    driven = await _run_calls(http, customer, measured, opts.rate, opts.time_scale,
-                              deadline_s, (service, simulator))
+    driven = await _run_calls(
+        http, customer, measured, opts.rate, opts.time_scale, deadline_s, (service, simulator)
+    )
     live = await _settle(http)
     for child in (service, simulator):
         child.check_alive()
     cpu1 = service.cpu_s(), simulator.cpu_s(), time.process_time()
     rss, peak = service.rss_kib(), service.peak_rss_kib()
-    events = {kind: await _events(http, kind, since) for kind in (
-        "webhook.sent", "webhook.failed", "api.request", "call.placed", "call.queued",
-        "call.ended")}
+    events = {
+        kind: await _events(http, kind, since)
+        for kind in (
+            "webhook.sent",
+            "webhook.failed",
+            "api.request",
+            "call.placed",
+            "call.queued",
+            "call.ended",
+        )
+    }
     return CallPhase(
-        driven, started, live, (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]),
-        rss, peak, events,
+        driven,
+        started,
+        live,
+        (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], cpu1[2] - cpu0[2]),
+        rss,
+        peak,
+        events,
     )
 
 
-async def run_trivial_phase(opts: Options, service: Child, service_url: str
-                            ) -> tuple[HammerResult, float]:
+async def run_trivial_phase(
+    opts: Options, service: Child, service_url: str
+) -> tuple[HammerResult, float]:
     """Hammer ``GET /healthz`` of the (now idle) service; return the result and its CPU s."""
     host, port = service_url.removeprefix("http://").split(":")
     cpu0 = service.cpu_s()
-    result = await hammer(host, int(port), "/healthz", connections=opts.connections,
-                          duration_s=opts.trivial_s)
+    result = await hammer(
+        host, int(port), "/healthz", connections=opts.connections, duration_s=opts.trivial_s
+    )
     return result, service.cpu_s() - cpu0
 
 
 def figures(
-    opts: Options, measured: list[BenchCall], customer: BenchCustomer, phase: CallPhase,
-    trivial: HammerResult, trivial_cpu_s: float, service_url: str,
+    opts: Options,
+    measured: list[BenchCall],
+    customer: BenchCustomer,
+    phase: CallPhase,
+    trivial: HammerResult,
+    trivial_cpu_s: float,
+    service_url: str,
 ) -> dict[str, Any]:
     """Every figure of the run (the JSON object printed with ``--json``)."""
     ev = phase.events
     webhooks = ev["webhook.sent"] + ev["webhook.failed"]
     outcomes = [customer.outcomes[c.index] for c in measured if c.index in customer.outcomes]
-    kinds = Counter(outcome_kind(c, customer.outcomes[c.index].agent1_id)
-                    for c in measured if c.index in customer.outcomes)
+    kinds = Counter(
+        outcome_kind(c, customer.outcomes[c.index].agent1_id)
+        for c in measured
+        if c.index in customer.outcomes
+    )
     outcome_times = sorted(o.at for o in outcomes)
     last = outcome_times[-1] if outcome_times else phase.started
     flow_s = max(last - phase.started, 1e-9)
-    cancels = accept_to_cancel(measured, webhooks, ev["api.request"], ev["call.ended"],
-                               leg_uuids(ev["call.placed"] + ev["call.queued"]),
-                               opts.time_scale)
+    cancels = accept_to_cancel(
+        measured,
+        webhooks,
+        ev["api.request"],
+        ev["call.ended"],
+        leg_uuids(ev["call.placed"] + ev["call.queued"]),
+        opts.time_scale,
+    )
     routes = webhooks_by_route(webhooks, service_url)
     flow_requests = sum(len(v) for v in routes.values())
     service_cpu, simulator_cpu, bench_cpu = phase.cpu_s
@@ -310,11 +392,17 @@ def figures(
 
     return {
         "setup": {
-            "calls": opts.calls, "rate": opts.rate, "time_scale": opts.time_scale,
-            "agents_per_call": opts.agents, "talk_s": opts.talk_s, "warmup_calls": opts.warmup,
-            "service_log_level": SERVICE_LOG_LEVEL, "store": "sqlite (temp dir)",
+            "calls": opts.calls,
+            "rate": opts.rate,
+            "time_scale": opts.time_scale,
+            "agents_per_call": opts.agents,
+            "talk_s": opts.talk_s,
+            "warmup_calls": opts.warmup,
+            "service_log_level": SERVICE_LOG_LEVEL,
+            "store": "sqlite (temp dir)",
             "ring_timeout_s": ring_timeout_s(opts.time_scale),
-            "trivial_connections": opts.connections, "trivial_s": opts.trivial_s,
+            "trivial_connections": opts.connections,
+            "trivial_s": opts.trivial_s,
         },
         "calls_placed": len(measured),
         "calls_place_failures": phase.driven.failures,
@@ -335,7 +423,8 @@ def figures(
         "service_cpu_ms_per_call": per_call_ms(service_cpu),
         # the call rate at which the service would use one whole core (it runs on one)
         "service_one_core_calls_per_s": round(len(measured) / service_cpu, 1)
-        if service_cpu > 0 else 0.0,
+        if service_cpu > 0
+        else 0.0,
         "simulator_cpu_ms_per_call": per_call_ms(simulator_cpu),
         "bench_cpu_ms_per_call": per_call_ms(bench_cpu),
         "service_rss_mib": round(phase.rss_kib / _MIB, 1),
@@ -388,39 +477,56 @@ async def run_bench(opts: Options, command: str) -> dict[str, Any]:
         profile_to = workdir / "service.prof" if opts.profile else None
         async with trio.open_nursery() as nursery:
             stop_customer = trio.Event()
-            settings = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1",
-                                      drain_s=1.0)
-            binds: list[str] = await nursery.start(partial(
-                serve_http, customer.app, settings, shutdown_event=stop_customer))
+            settings = ServerSettings(
+                bind="127.0.0.1:0", public_url="http://127.0.0.1", drain_s=1.0
+            )
+            binds: list[str] = await nursery.start(
+                partial(serve_http, customer.app, settings, shutdown_event=stop_customer)
+            )
             service_url = f"http://127.0.0.1:{free_port()}"
             try:
                 simulator, simulator_url = await start_simulator(
-                    workdir, service_url=service_url, time_scale=opts.time_scale)
+                    workdir, service_url=service_url, time_scale=opts.time_scale
+                )
                 children.append(simulator)
                 config = service_config(
-                    port=int(service_url.rsplit(":", 1)[1]), simulator_url=simulator_url,
-                    customer_url=binds[0], db_path=workdir / "bench.db",
+                    port=int(service_url.rsplit(":", 1)[1]),
+                    simulator_url=simulator_url,
+                    customer_url=binds[0],
+                    db_path=workdir / "bench.db",
                     ring_timeout_s=ring_timeout_s(opts.time_scale),
-                    campaign_number=CAMPAIGN_NUMBER, plantype=PLANTYPE,
+                    campaign_number=CAMPAIGN_NUMBER,
+                    plantype=PLANTYPE,
                     log_level=SERVICE_LOG_LEVEL,
                 )
-                service = await start_service(workdir, config, service_url,
-                                              profile_to=profile_to)
+                service = await start_service(workdir, config, service_url, profile_to=profile_to)
                 children.append(service)
                 limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-                async with httpx.AsyncClient(base_url=simulator_url, timeout=10,
-                                             limits=limits) as http:
+                async with httpx.AsyncClient(
+                    base_url=simulator_url, timeout=10, limits=limits
+                ) as http:
                     scripts: dict[str, dict[str, object]] = {}
                     for call in calls:
                         scripts.update(agent_scripts(call, talk_s=opts.talk_s))
                     (await http.post("/sim/agents", json={"agents": scripts})).raise_for_status()
                     phase = await run_call_phase(opts, customer, calls, http, service, simulator)
                 trivial, trivial_cpu_s = await run_trivial_phase(opts, service, service_url)
-                fig = {"command": command, "machine": machine,
-                       **figures(opts, calls[opts.warmup:], customer, phase, trivial,
-                                 trivial_cpu_s, service_url),
-                       "service_log_warnings": service.count_log_lines(
-                           '"level":"warning"', '"level":"error"', "Traceback")}
+                fig = {
+                    "command": command,
+                    "machine": machine,
+                    **figures(
+                        opts,
+                        calls[opts.warmup :],
+                        customer,
+                        phase,
+                        trivial,
+                        trivial_cpu_s,
+                        service_url,
+                    ),
+                    "service_log_warnings": service.count_log_lines(
+                        '"level":"warning"', '"level":"error"', "Traceback"
+                    ),
+                }
             except RuntimeError as exc:
                 failed = exc  # raised below, outside the nursery (no ExceptionGroup)
             finally:

@@ -67,7 +67,9 @@ class BenchCustomer:
                 self.duplicate_outcomes += 1
             else:
                 self.outcomes[call.index] = Outcome(
-                    call.index, form.get("Agent1ID", ""), form.get("MessageLink", ""),
+                    call.index,
+                    form.get("Agent1ID", ""),
+                    form.get("MessageLink", ""),
                     trio.current_time(),
                 )
                 self._changed.set()
@@ -75,4 +77,3 @@ class BenchCustomer:
             return Response("ok", status=200)
 
         return app
-

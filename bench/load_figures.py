@@ -70,16 +70,22 @@ class Stats:
         def rounded(x: float | None) -> float | None:
             return None if x is None else round(x, 3)
 
-        return {"n": self.n, "p50": rounded(self.p50), "p99": rounded(self.p99),
-                "min": rounded(self.min), "max": rounded(self.max)}
+        return {
+            "n": self.n,
+            "p50": rounded(self.p50),
+            "p99": rounded(self.p99),
+            "min": rounded(self.min),
+            "max": rounded(self.max),
+        }
 
 
 def stats(values: Sequence[float]) -> Stats:
     """Count, p50, p99, min and max of ``values`` (all ``None`` when there are none)."""
     if not values:
         return Stats(0, None, None, None, None)
-    return Stats(len(values), percentile(values, 50), percentile(values, 99), min(values),
-                 max(values))
+    return Stats(
+        len(values), percentile(values, 50), percentile(values, 99), min(values), max(values)
+    )
 
 
 def digits10(number: str) -> str:
@@ -181,8 +187,11 @@ def accept_to_cancel(
         if leg_phone is not None:
             received = float(e["data"].get("received_at", e["at"]))
             deleted_at[leg_phone] = min(received, deleted_at.get(leg_phone, math.inf))
-    ends = {digits10(str(e.get("number", ""))): (float(e["at"]), str(e["data"].get("cause_name")))
-            for e in ended if e["kind"] == "call.ended"}
+    ends = {
+        digits10(str(e.get("number", ""))): (float(e["at"]), str(e["data"].get("cause_name")))
+        for e in ended
+        if e["kind"] == "call.ended"
+    }
     dialled = set(uuid_to_phone.values())
     latencies: list[float] = []
     uncancelled: list[tuple[str, str]] = []

@@ -90,7 +90,11 @@ async def _one_connection(
 
 
 async def hammer(
-    host: str, port: int, path: str = "/healthz", *, connections: int = 32,
+    host: str,
+    port: int,
+    path: str = "/healthz",
+    *,
+    connections: int = 32,
     duration_s: float = 3.0,
 ) -> HammerResult:
     """Send ``GET path`` over ``connections`` connections for ``duration_s``; count answers."""

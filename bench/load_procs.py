@@ -133,8 +133,10 @@ class Child:
         """
         status = self.process.poll()
         if status is not None:
-            raise RuntimeError(f"the {self.name} exited with status {status} during the run; "
-                               f"the end of its log:\n{self.log_tail()}")
+            raise RuntimeError(
+                f"the {self.name} exited with status {status} during the run; "
+                f"the end of its log:\n{self.log_tail()}"
+            )
 
     def log_text(self) -> str:
         self.log_file.flush()
@@ -165,8 +167,12 @@ async def _spawn(name: str, argv: list[str], workdir: Path) -> Child:
     log_path = workdir / f"{name}.log"
     log_file = open(log_path, "wb")  # noqa: SIM115, ASYNC230 (closed by Child.stop)
     process = await trio.lowlevel.open_process(
-        argv, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        argv,
+        cwd=REPO_ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     return Child(name, process, log_path, log_file)
 
@@ -179,12 +185,27 @@ async def start_simulator(
     Raises:
         RuntimeError: it exited or did not report its URL within 20 s.
     """
-    child = await _spawn("simulator", [
-        sys.executable, "-m", "simulator", "--bind", "127.0.0.1:0",
-        "--answer-url", f"{service_url}/plivo/answer",
-        "--hangup-url", f"{service_url}/plivo/hangup",
-        "--time-scale", repr(time_scale), "--cps", "0", "--log-level", log_level,
-    ], workdir)
+    child = await _spawn(
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--answer-url",
+            f"{service_url}/plivo/answer",
+            "--hangup-url",
+            f"{service_url}/plivo/hangup",
+            "--time-scale",
+            repr(time_scale),
+            "--cps",
+            "0",
+            "--log-level",
+            log_level,
+        ],
+        workdir,
+    )
     with trio.move_on_after(20):
         while child.alive():
             found = _LISTENING.search(child.log_text())
@@ -208,9 +229,19 @@ async def start_service(
     config_path = workdir / "service.toml"
     await trio.Path(config_path).write_text(config_toml)
     profiler = ["-m", "cProfile", "-o", str(profile_to)] if profile_to else []
-    child = await _spawn("service", [
-        sys.executable, *profiler, "-m", "orchestrator", "serve", "--config", str(config_path),
-    ], workdir)
+    child = await _spawn(
+        "service",
+        [
+            sys.executable,
+            *profiler,
+            "-m",
+            "orchestrator",
+            "serve",
+            "--config",
+            str(config_path),
+        ],
+        workdir,
+    )
     async with httpx.AsyncClient(timeout=1.0) as http:
         with trio.move_on_after(30):
             while child.alive():
@@ -229,8 +260,9 @@ def machine_facts() -> dict[str, object]:
     model = ""
     try:
         with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f
-                          if line.startswith("model name")), "")
+            model = next(
+                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), ""
+            )
     except OSError:
         pass
     uname = os.uname()

@@ -32,8 +32,10 @@ def problems(fig: Mapping[str, Any]) -> list[str]:
     if fig["calls_completed"] < fig["calls_placed"]:
         found.append(f"{fig['calls_placed'] - fig['calls_completed']} calls got no outcome")
     if fig["calls_connected"] < fig["calls_completed"]:
-        found.append(f"{fig['calls_completed'] - fig['calls_connected']} outcomes did not name "
-                     "the agent who pressed 1")
+        found.append(
+            f"{fig['calls_completed'] - fig['calls_connected']} outcomes did not name "
+            "the agent who pressed 1"
+        )
     if fig["legs_left_live"]:
         found.append(f"{fig['legs_left_live']} agent legs still live at the end")
     if fig["losers_uncancelled"]:
@@ -50,8 +52,10 @@ def problems(fig: Mapping[str, Any]) -> list[str]:
 def _ms(stats: Mapping[str, Any]) -> str:
     if not stats.get("n"):
         return "n/a (no samples)"
-    return (f"p50 {stats['p50']:.2f} ms   p99 {stats['p99']:.2f} ms   "
-            f"max {stats['max']:.2f} ms   (n={stats['n']})")
+    return (
+        f"p50 {stats['p50']:.2f} ms   p99 {stats['p99']:.2f} ms   "
+        f"max {stats['max']:.2f} ms   (n={stats['n']})"
+    )
 
 
 def _causes(causes: Mapping[str, int]) -> str:

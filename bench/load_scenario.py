@@ -119,8 +119,12 @@ def agent_scripts(call: BenchCall, *, talk_s: float) -> dict[str, dict[str, obje
     scripts: dict[str, dict[str, object]] = {}
     for agent in call.agents:
         if agent.role is Role.WINNER:
-            script: dict[str, object] = {"answer_after_s": 1.0, "press": "1",
-                                         "press_after_s": 1.0, "talk_s": talk_s}
+            script: dict[str, object] = {
+                "answer_after_s": 1.0,
+                "press": "1",
+                "press_after_s": 1.0,
+                "talk_s": talk_s,
+            }
         elif agent.role is Role.RINGER:
             script = {"no_answer": True}
         else:

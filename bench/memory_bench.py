@@ -45,7 +45,11 @@ class QuietCustomer:
         return CustomerReply(200, {})
 
     async def outcome_post(
-        self, url: str, fields: Mapping[str, str], *, key: str,
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        key: str,
         headers: Mapping[str, str] | None = None,
     ) -> int:
         await trio.lowlevel.checkpoint()
@@ -63,13 +67,15 @@ def rss_kb() -> int:
 async def main(calls: int, legs: int, trace: bool) -> None:
     settings = Settings(
         routing=RoutingSettings(plan_timeout_s=3600, ring_timeout_s=3600, accept_timeout_s=60),
-        campaigns=(Campaign("bench", ("8005550100",), "Purchase", "http://c.test/i",
-                            "http://c.test/o"),),
+        campaigns=(
+            Campaign("bench", ("8005550100",), "Purchase", "http://c.test/i", "http://c.test/o"),
+        ),
     )
     phones = [f"30000{i:05d}" for i in range(calls * legs)]
     carrier = FakeCarrier(default_agent=AgentScript(ring_forever=True), keep_log=False)
-    orchestrator = Orchestrator(settings, carrier=carrier, recorder=NullRecorder(),
-                                customer=QuietCustomer())
+    orchestrator = Orchestrator(
+        settings, carrier=carrier, recorder=NullRecorder(), customer=QuietCustomer()
+    )
     carrier.deliver = orchestrator.deliver
     async with trio.open_nursery() as nursery:
         await nursery.start(carrier.run)
@@ -84,7 +90,7 @@ async def main(calls: int, legs: int, trace: bool) -> None:
             snap0 = tracemalloc.take_snapshot()
         t0 = time.perf_counter()
         for i in range(1, calls + 1):
-            await _start(orchestrator, i, phones[(i - 1) * legs:i * legs])
+            await _start(orchestrator, i, phones[(i - 1) * legs : i * legs])
         await trio.testing.wait_all_tasks_blocked()
         elapsed = time.perf_counter() - t0
         gc.collect()

@@ -56,32 +56,64 @@ class UsageError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", nargs="?", default="list", choices=("list", "show", "agents"),
-                        help="list calls (default), show one call, or list agents")
+    parser.add_argument(
+        "what",
+        nargs="?",
+        default="list",
+        choices=("list", "show", "agents"),
+        help="list calls (default), show one call, or list agents",
+    )
     parser.add_argument("guid", nargs="?", metavar="GUID", help="the TrackingGUID, for show")
-    parser.add_argument("--config", metavar="FILE", default=DEFAULT_CONFIG,
-                        help=f"TOML config file (default: {DEFAULT_CONFIG})")
-    parser.add_argument("--url", metavar="URL",
-                        help="the service's base URL (default: the config's server.public_url)")
-    parser.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                        help="output format (default: table)")
-    parser.add_argument("--since", metavar="TIME",
-                        help="calls started at or after TIME (agents: seen since): 15m, 2h, 3d, "
-                             "epoch seconds or ISO 8601 (local time unless it has an offset)")
-    parser.add_argument("--until", metavar="TIME",
-                        help="calls started before TIME (agents: first seen before)")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=DEFAULT_CONFIG,
+        help=f"TOML config file (default: {DEFAULT_CONFIG})",
+    )
+    parser.add_argument(
+        "--url",
+        metavar="URL",
+        help="the service's base URL (default: the config's server.public_url)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="output format (default: table)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="TIME",
+        help="calls started at or after TIME (agents: seen since): 15m, 2h, 3d, "
+        "epoch seconds or ISO 8601 (local time unless it has an offset)",
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", help="calls started before TIME (agents: first seen before)"
+    )
     parser.add_argument("--campaign", action="append", default=[], help="campaign (repeatable)")
-    parser.add_argument("--outcome", action="append", default=[],
-                        help="connected, voicemail, hung_up or redirected (repeatable)")
+    parser.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        help="connected, voicemail, hung_up or redirected (repeatable)",
+    )
     parser.add_argument("--phone", help="the lead's phone (agents: the agent's), any format")
-    parser.add_argument("--agent", metavar="AGENT_ID",
-                        help="calls where this AgentID had a leg (agents: this agent)")
+    parser.add_argument(
+        "--agent",
+        metavar="AGENT_ID",
+        help="calls where this AgentID had a leg (agents: this agent)",
+    )
     parser.add_argument("--name", help="agents whose name contains this text")
     parser.add_argument("--limit", metavar="N", help="rows per page (1-500, default 50)")
     parser.add_argument("--cursor", help="start after this cursor (printed after a page)")
     parser.add_argument("--all", action="store_true", help="follow every page to the end")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                        help="seconds to wait for the service (default 10)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds to wait for the service (default 10)",
+    )
 
 
 def cli_time(text: str, now: float) -> str:
@@ -100,8 +132,9 @@ def cli_time(text: str, now: float) -> str:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"not a time: {text!r} (use 15m, 2h, 3d, epoch seconds or "
-                         "ISO 8601)") from None
+        raise UsageError(
+            f"not a time: {text!r} (use 15m, 2h, 3d, epoch seconds or ISO 8601)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # local time
     return moment.isoformat()
@@ -207,13 +240,30 @@ def calls_table(calls: Sequence[Mapping[str, Any]]) -> list[str]:
     if not calls:
         return ["no calls"]
     rows = [
-        (local_time(c.get("started_at")), c.get("tracking_guid"), c.get("campaign"),
-         phone_text(c.get("lead_phone")), _outcome_text(c), _agent_text(c), c.get("legs"),
-         c.get("tiers"), seconds_text(c.get("duration_s")))
+        (
+            local_time(c.get("started_at")),
+            c.get("tracking_guid"),
+            c.get("campaign"),
+            phone_text(c.get("lead_phone")),
+            _outcome_text(c),
+            _agent_text(c),
+            c.get("legs"),
+            c.get("tiers"),
+            seconds_text(c.get("duration_s")),
+        )
         for c in calls
     ]
-    headers = ("STARTED", "TRACKING GUID", "CAMPAIGN", "LEAD", "OUTCOME", "AGENT", "LEGS",
-               "TIERS", "DURATION")
+    headers = (
+        "STARTED",
+        "TRACKING GUID",
+        "CAMPAIGN",
+        "LEAD",
+        "OUTCOME",
+        "AGENT",
+        "LEGS",
+        "TIERS",
+        "DURATION",
+    )
     return table(headers, rows)
 
 
@@ -222,13 +272,19 @@ def agents_table(agents: Sequence[Mapping[str, Any]]) -> list[str]:
     if not agents:
         return ["no agents"]
     rows = [
-        (a.get("agent_id"), a.get("name"), phone_text(a.get("phone")), a.get("email"),
-         a.get("legs"), a.get("accepted"), local_time(a.get("first_seen")),
-         local_time(a.get("last_seen")))
+        (
+            a.get("agent_id"),
+            a.get("name"),
+            phone_text(a.get("phone")),
+            a.get("email"),
+            a.get("legs"),
+            a.get("accepted"),
+            local_time(a.get("first_seen")),
+            local_time(a.get("last_seen")),
+        )
         for a in agents
     ]
-    headers = ("AGENT ID", "NAME", "PHONE", "EMAIL", "LEGS", "ACCEPTED", "FIRST SEEN",
-               "LAST SEEN")
+    headers = ("AGENT ID", "NAME", "PHONE", "EMAIL", "LEGS", "ACCEPTED", "FIRST SEEN", "LAST SEEN")
     return table(headers, rows)
 
 
@@ -247,8 +303,10 @@ def _step3_text(step3: Mapping[str, Any] | None) -> str:
     if step3.get("dead"):
         return f"gave up after {attempts} attempts: {step3.get('last_error')}"
     error = f", last error: {step3['last_error']}" if step3.get("last_error") else ""
-    return (f"pending, next attempt {local_time(step3.get('next_attempt_at'))} "
-            f"(attempts: {attempts}{error})")
+    return (
+        f"pending, next attempt {local_time(step3.get('next_attempt_at'))} "
+        f"(attempts: {attempts}{error})"
+    )
 
 
 def call_text(call: Mapping[str, Any]) -> list[str]:
@@ -259,8 +317,11 @@ def call_text(call: Mapping[str, Any]) -> list[str]:
     agent = _agent_text(call)
     fields: list[tuple[str, object]] = [
         ("campaign", f"{call.get('campaign')} ({call.get('plantype')})"),
-        ("lead", f"{phone_text(call.get('lead_phone'))} -> "
-                 f"{phone_text(call.get('dialled_number'))}, referral {call.get('referral_id')}"),
+        (
+            "lead",
+            f"{phone_text(call.get('lead_phone'))} -> "
+            f"{phone_text(call.get('dialled_number'))}, referral {call.get('referral_id')}",
+        ),
         ("started", local_time(call.get("started_at"))),
         ("finished", f"{finished}{duration}" if finished else "(in progress)"),
         ("outcome", f"{outcome}: agent {agent}" if agent else outcome),
@@ -272,35 +333,69 @@ def call_text(call: Mapping[str, Any]) -> list[str]:
     lines += [f"  {name:<13}{cell(value)}" for name, value in fields]
     live = call.get("live")
     if isinstance(live, Mapping):
-        lines.append(f"  {'live':<13}{live.get('state')}, tier {cell(live.get('tier'))}, "
-                     f"waiting {live.get('waiting_s')}s, "
-                     f"tiers tried {cell(live.get('tiers_tried'))}")
+        lines.append(
+            f"  {'live':<13}{live.get('state')}, tier {cell(live.get('tier'))}, "
+            f"waiting {live.get('waiting_s')}s, "
+            f"tiers tried {cell(live.get('tiers_tried'))}"
+        )
         live_legs = [
-            (leg.get("tier"), leg.get("agent_id"), leg.get("name"), phone_text(leg.get("phone")),
-             leg.get("state"))
+            (
+                leg.get("tier"),
+                leg.get("agent_id"),
+                leg.get("name"),
+                phone_text(leg.get("phone")),
+                leg.get("state"),
+            )
             for leg in live.get("legs") or []
         ]
-        lines += ["", "Live legs",
-                  *table(("TIER", "AGENT ID", "NAME", "PHONE", "STATE"), live_legs, indent="  ")]
+        lines += [
+            "",
+            "Live legs",
+            *table(("TIER", "AGENT ID", "NAME", "PHONE", "STATE"), live_legs, indent="  "),
+        ]
     legs = call.get("legs") or []
     lines += ["", "Legs"]
-    lines += table(
-        ("TIER", "ROW", "AGENT ID", "NAME", "PHONE", "RESULT", "STARTED", "ANSWERED", "ENDED"),
-        [(leg.get("tier"), leg.get("row"), leg.get("agent_id"), leg.get("name"),
-          phone_text(leg.get("phone")), leg.get("result") or "(live)",
-          local_time(leg.get("started_at"), with_date=False),
-          local_time(leg.get("answered_at"), with_date=False),
-          local_time(leg.get("ended_at"), with_date=False)) for leg in legs],
-        indent="  ",
-    ) if legs else ["  none"]
+    lines += (
+        table(
+            ("TIER", "ROW", "AGENT ID", "NAME", "PHONE", "RESULT", "STARTED", "ANSWERED", "ENDED"),
+            [
+                (
+                    leg.get("tier"),
+                    leg.get("row"),
+                    leg.get("agent_id"),
+                    leg.get("name"),
+                    phone_text(leg.get("phone")),
+                    leg.get("result") or "(live)",
+                    local_time(leg.get("started_at"), with_date=False),
+                    local_time(leg.get("answered_at"), with_date=False),
+                    local_time(leg.get("ended_at"), with_date=False),
+                )
+                for leg in legs
+            ],
+            indent="  ",
+        )
+        if legs
+        else ["  none"]
+    )
     events = call.get("events") or []
     lines += ["", "Events"]
-    lines += table(
-        ("AT", "+S", "EVENT", "DETAIL"),
-        [(local_time(e.get("at"), with_date=False), f"{e.get('offset_s', 0):.3f}",
-          e.get("event"), _detail_text(e.get("detail"))) for e in events],
-        indent="  ",
-    ) if events else ["  none"]
+    lines += (
+        table(
+            ("AT", "+S", "EVENT", "DETAIL"),
+            [
+                (
+                    local_time(e.get("at"), with_date=False),
+                    f"{e.get('offset_s', 0):.3f}",
+                    e.get("event"),
+                    _detail_text(e.get("detail")),
+                )
+                for e in events
+            ],
+            indent="  ",
+        )
+        if events
+        else ["  none"]
+    )
     return lines
 
 
@@ -324,13 +419,14 @@ def refusal(response: httpx.Response) -> ServiceRefused:
     error = body.get("error") if isinstance(body, dict) else None
     status = response.status_code
     if status == 401:
-        return ServiceRefused(f"the service refused the operator token (401): set [operator] "
-                              f"token in the config or {TOKEN_ENV}")
+        return ServiceRefused(
+            f"the service refused the operator token (401): set [operator] "
+            f"token in the config or {TOKEN_ENV}"
+        )
     if status == 400 and isinstance(body, dict):
         problems = body.get("problems") or []
         lines = [f"{p.get('field')}: {p.get('message')}" for p in problems]
-        return ServiceRefused("\n".join(["the service rejected the request:", *lines]),
-                              EXIT_USAGE)
+        return ServiceRefused("\n".join(["the service rejected the request:", *lines]), EXIT_USAGE)
     return ServiceRefused(f"{error or response.reason_phrase} (HTTP {status})")
 
 
@@ -354,8 +450,11 @@ def fetch_pages(
     while True:
         response = fetch(client, path, params)
         pages.append(response)
-        cursor = (response.headers.get("X-Next-Cursor") if "csv" in
-                  response.headers.get("content-type", "") else response.json().get("next_cursor"))
+        cursor = (
+            response.headers.get("X-Next-Cursor")
+            if "csv" in response.headers.get("content-type", "")
+            else response.json().get("next_cursor")
+        )
         if not follow or not cursor:
             return pages, cursor
         params = [(k, v) for k, v in params if k != "cursor"] + [("cursor", cursor)]
@@ -399,8 +498,7 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     url = args.url or (settings.server.public_url if settings else "")
     token = (settings.operator.token if settings else "") or env_token
     if not token:
-        raise UsageError(f"no operator token: set [operator] token in {args.config} or "
-                         f"{TOKEN_ENV}")
+        raise UsageError(f"no operator token: set [operator] token in {args.config} or {TOKEN_ENV}")
     return url.rstrip("/"), token
 
 

@@ -183,9 +183,12 @@ def run_demo(args: argparse.Namespace) -> int:
     # Piped (`orchestrator demo | orchestrator tail`): the JSON log lines go to stdout as they
     # happen, and the summary to stderr, so the reader gets the service's log.
     piped = not sys.stdout.isatty()
-    run = partial(run_demo_batch, options,
-                  console=Console(stderr=True) if piped else None,
-                  log_stream=sys.stdout.buffer if piped else None)
+    run = partial(
+        run_demo_batch,
+        options,
+        console=Console(stderr=True) if piped else None,
+        log_stream=sys.stdout.buffer if piped else None,
+    )
     try:
         result = trio.run(run)
     except KeyboardInterrupt:  # a second Ctrl-C while stopping

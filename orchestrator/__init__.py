@@ -52,18 +52,43 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("Campaign", "Settings", "load_settings", "parse_settings"),
-                    "orchestrator.config"),
     **dict.fromkeys(
-        ("BodyError", "BodyTooLarge", "CallNotFound", "CarrierError", "CarrierRateLimited",
-         "ConfigError", "CustomerError", "NoTrackingNumbers", "OrchestratorError",
-         "PlanConflict", "PlanRejected", "Problem", "ProblemsError", "QueryRejected",
-         "ReferralRejected", "StoreError", "WebhookInvalid"),
+        ("Campaign", "Settings", "load_settings", "parse_settings"), "orchestrator.config"
+    ),
+    **dict.fromkeys(
+        (
+            "BodyError",
+            "BodyTooLarge",
+            "CallNotFound",
+            "CarrierError",
+            "CarrierRateLimited",
+            "ConfigError",
+            "CustomerError",
+            "NoTrackingNumbers",
+            "OrchestratorError",
+            "PlanConflict",
+            "PlanRejected",
+            "Problem",
+            "ProblemsError",
+            "QueryRejected",
+            "ReferralRejected",
+            "StoreError",
+            "WebhookInvalid",
+        ),
         "orchestrator.errors",
     ),
     **dict.fromkeys(
-        ("CallState", "InboundCall", "LeadDetails", "LegResult", "Outcome", "OutcomeKind",
-         "PlanAgent", "RoutingPlan", "Tier"),
+        (
+            "CallState",
+            "InboundCall",
+            "LeadDetails",
+            "LegResult",
+            "Outcome",
+            "OutcomeKind",
+            "PlanAgent",
+            "RoutingPlan",
+            "Tier",
+        ),
         "orchestrator.model",
     ),
     "parse_routing_plan": "orchestrator.plan_parser",

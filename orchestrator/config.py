@@ -302,9 +302,14 @@ _CAMPAIGN: dict[str, _Key] = {
     "outcome_secret": _Key(str, ""),
 }
 
-_TYPE_NAMES = {str: "a string", bool: "true or false", list: "a list", dict: "a table",
-               int: "a whole number",
-               _NUMBER: "a number"}
+_TYPE_NAMES = {
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+    int: "a whole number",
+    _NUMBER: "a number",
+}
 
 
 def _read_table(
@@ -439,10 +444,12 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
     for i, campaign in enumerate(campaigns):
         known = secret_of.setdefault(campaign.outcome_post_url, campaign.outcome_secret)
         if known != campaign.outcome_secret:
-            problems.append(Problem(
-                f"campaigns[{i}].outcome_secret",
-                "campaigns posting to the same outcome_post_url must share one outcome_secret",
-            ))
+            problems.append(
+                Problem(
+                    f"campaigns[{i}].outcome_secret",
+                    "campaigns posting to the same outcome_post_url must share one outcome_secret",
+                )
+            )
     if problems:
         raise ConfigError(problems)
     return Settings(

@@ -38,23 +38,29 @@ def parse_reply_body(content_type: str, body: str) -> dict[str, str | list[str]]
         }
     if "=" not in text or "<" in text:
         return {}
-    return {k: v if len(v) > 1 else v[0] for k, v in parse_qs(text.lstrip("?"),
-                                                              keep_blank_values=True).items()}
+    return {
+        k: v if len(v) > 1 else v[0]
+        for k, v in parse_qs(text.lstrip("?"), keep_blank_values=True).items()
+    }
 
 
 class HttpCustomer:
     """See the module docstring. ``timeout_s`` bounds each request."""
 
     def __init__(
-        self, *, timeout_s: float = 10.0, outcome_timeout_s: float = 10.0,
+        self,
+        *,
+        timeout_s: float = 10.0,
+        outcome_timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._outcome_timeout_s = outcome_timeout_s
         self._client = httpx.AsyncClient(
             timeout=timeout_s,
             transport=transport,
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS,
-                                max_keepalive_connections=MAX_CONNECTIONS),
+            limits=httpx.Limits(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+            ),
             headers={"User-Agent": USER_AGENT},
             follow_redirects=False,
         )
@@ -72,15 +78,23 @@ class HttpCustomer:
         )
 
     async def outcome_post(
-        self, url: str, fields: Mapping[str, str], *, key: str,
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        key: str,
         headers: Mapping[str, str] | None = None,
     ) -> int:
         body = urlencode(dict(fields))  # exactly the bytes an HMAC signature header covers
         try:
             response = await self._client.post(
-                url, content=body.encode(),
-                headers={"Content-Type": "application/x-www-form-urlencoded",
-                         "Idempotency-Key": key, **(headers or {})},
+                url,
+                content=body.encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Idempotency-Key": key,
+                    **(headers or {}),
+                },
                 timeout=self._outcome_timeout_s,
             )
         except httpx.HTTPError as exc:

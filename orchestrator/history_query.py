@@ -98,9 +98,7 @@ def parse_time(text: str) -> float:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(
-            "must be ISO 8601 (2026-11-29T10:42:00Z) or epoch seconds"
-        ) from None
+        raise ValueError("must be ISO 8601 (2026-11-29T10:42:00Z) or epoch seconds") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()

@@ -80,15 +80,23 @@ def parse_menu(raw: Any, prefix: str, problems: list[Problem]) -> IvrMenu | None
     redirects = _key_table(raw.get("redirects", {}), f"{prefix}.redirects", problems)
     for key, value in plantypes.items():
         if not value.strip() or len(value) > PLANTYPE_MAX:
-            problems.append(Problem(f"{prefix}.plantypes.{key}",
-                                    f"must be 1-{PLANTYPE_MAX} characters, got {value!r}"))
+            problems.append(
+                Problem(
+                    f"{prefix}.plantypes.{key}",
+                    f"must be 1-{PLANTYPE_MAX} characters, got {value!r}",
+                )
+            )
     for key, value in redirects.items():
         if to_nanp10(value) != value:
-            problems.append(Problem(f"{prefix}.redirects.{key}",
-                                    f"must be 10 digits, got {value!r}"))
+            problems.append(
+                Problem(f"{prefix}.redirects.{key}", f"must be 10 digits, got {value!r}")
+            )
         if key in plantypes:
-            problems.append(Problem(f"{prefix}.redirects.{key}",
-                                    "key is also in plantypes: it must mean one thing"))
+            problems.append(
+                Problem(
+                    f"{prefix}.redirects.{key}", "key is also in plantypes: it must mean one thing"
+                )
+            )
     if not plantypes and not redirects:
         problems.append(Problem(prefix, "needs at least one key in plantypes or redirects"))
     retries = raw.get("retries", 2)

@@ -18,8 +18,12 @@ import structlog
 
 from orchestrator.metrics.events import filtering_logger, observe_metrics
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def _dumps(obj: object, default: object = None) -> bytes:

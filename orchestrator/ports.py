@@ -85,7 +85,11 @@ class Customer(Protocol):
         ...
 
     async def outcome_post(
-        self, url: str, fields: Mapping[str, str], *, key: str,
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        key: str,
         headers: Mapping[str, str] | None = None,
     ) -> int:
         """POST the Step 3 form (body: ``urlencode(fields)``, in order) with idempotency

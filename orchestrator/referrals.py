@@ -237,8 +237,9 @@ class ReferralBook:
             loaded += 1
             self._take(referral)
         if loaded or dropped or self._last_id:
-            logger.info("referrals.loaded", live=loaded, dropped=dropped,
-                        last_referral_id=self._last_id)
+            logger.info(
+                "referrals.loaded", live=loaded, dropped=dropped, last_referral_id=self._last_id
+            )
 
     @property
     def last_referral_id(self) -> int:

@@ -158,7 +158,11 @@ class Orchestrator:
     # --- carrier side ----------------------------------------------------------------------
 
     def accept_inbound(
-        self, *, carrier_call_id: str, from_number: str, to_number: str,
+        self,
+        *,
+        carrier_call_id: str,
+        from_number: str,
+        to_number: str,
         details: LeadDetails | None = None,
     ) -> InboundResult:
         """Take in a lead's call and start its supervisor. Synchronous on purpose: the
@@ -169,17 +173,28 @@ class Orchestrator:
             logger.info("inbound.duplicate", call_uuid=carrier_call_id, tracking_guid=known)
             return InboundAccepted(known, sup.campaign.name, duplicate=True)
         if carrier_call_id in self._recent:
-            logger.info("inbound.duplicate_after_end", call_uuid=carrier_call_id,
-                        tracking_guid=self._recent[carrier_call_id])
+            logger.info(
+                "inbound.duplicate_after_end",
+                call_uuid=carrier_call_id,
+                tracking_guid=self._recent[carrier_call_id],
+            )
             return InboundRejected("this call has already ended")
         campaign = self.settings.campaign_for_number(to_number)
         if campaign is None:
-            logger.warning("inbound.unknown_number", to=to_number, lead_phone=from_number,
-                           call_uuid=carrier_call_id)
+            logger.warning(
+                "inbound.unknown_number",
+                to=to_number,
+                lead_phone=from_number,
+                call_uuid=carrier_call_id,
+            )
             return InboundRejected(f"no campaign for number {to_number}")
         if not self._accepting or self._calls_nursery is None:
-            logger.warning("inbound.refused", reason="not accepting calls", to=to_number,
-                           call_uuid=carrier_call_id)
+            logger.warning(
+                "inbound.refused",
+                reason="not accepting calls",
+                to=to_number,
+                call_uuid=carrier_call_id,
+            )
             return InboundRejected("not accepting calls")
         if details is None and self._referrals is not None:  # referrals (docs/contract.md §7)
             details = self._referrals.attribute(to_number, self._now())
@@ -203,7 +218,11 @@ class Orchestrator:
             now=self._now,
         )
         sup = CallSupervisor(
-            ctx, campaign, customer=self._customer, outcomes=self.outcomes, new_leg_id=new_leg_id,
+            ctx,
+            campaign,
+            customer=self._customer,
+            outcomes=self.outcomes,
+            new_leg_id=new_leg_id,
             initial_post_timeout_s=self.settings.routing.initial_post_timeout_s,
         )
         self._calls[guid] = sup
@@ -226,11 +245,14 @@ class Orchestrator:
             # the operator's live page (README "Operating it"): the call as it ended, with its
             # outcome
             outcome = sup.outcome
-            self.recently_finished.append({
-                **sup.snapshot(), "finished_at": self._now(),
-                "outcome": outcome.kind.value if outcome else None,
-                "agent1_id": outcome.agent1_id if outcome else None,
-            })
+            self.recently_finished.append(
+                {
+                    **sup.snapshot(),
+                    "finished_at": self._now(),
+                    "outcome": outcome.kind.value if outcome else None,
+                    "agent1_id": outcome.agent1_id if outcome else None,
+                }
+            )
 
     async def deliver(self, event: CarrierEvent) -> Decision | None:
         """Route a carrier event to its call; return the decision for answer/digit events.
@@ -245,8 +267,9 @@ class Orchestrator:
         sup = self._calls.get(guid)
         if sup is not None:
             return await sup.post(event)
-        logger.info("carrier.event_for_ended_call", tracking_guid=guid,
-                    event_type=type(event).__name__)
+        logger.info(
+            "carrier.event_for_ended_call", tracking_guid=guid, event_type=type(event).__name__
+        )
         if isinstance(event, LegRinging) and event.request_id and self._nursery is not None:
             self._nursery.start_soon(self._cancel_stray, event.request_id)
         if isinstance(event, LegAnswered | LegDigits):

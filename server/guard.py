@@ -153,8 +153,10 @@ def check_hypercorn_internals() -> None:
     init = getattr(getattr(hypercorn_protocol, "ProtocolWrapper", None), "__init__", None)
     if init is None or "H11Protocol" not in init.__code__.co_names:
         problems.append("hypercorn ProtocolWrapper no longer builds H11Protocol by name")
-    for name, params_expected in (("_send_error_response", ["self", "status_code"]),
-                                  ("_create_stream", ["self", "request"])):
+    for name, params_expected in (
+        ("_send_error_response", ["self", "status_code"]),
+        ("_create_stream", ["self", "request"]),
+    ):
         method = getattr(_H11Protocol, name, None)
         if not inspect.iscoroutinefunction(method):
             problems.append(f"hypercorn H11Protocol.{name} is no longer a coroutine function")

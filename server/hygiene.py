@@ -101,8 +101,14 @@ class _Exchange:
     """One HTTP request/response as the middleware sees it."""
 
     __slots__ = (
-        "_declared", "_drain_scope", "_receive", "_send", "body_done", "disconnected",
-        "finished", "started",
+        "_declared",
+        "_drain_scope",
+        "_receive",
+        "_send",
+        "body_done",
+        "disconnected",
+        "finished",
+        "started",
     )
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -184,20 +190,31 @@ class RequestHygiene:
         exchange = _Exchange(scope, receive, send)
         problem = request_problem(scope)
         if problem is not None:
-            logger.warning("http.request_rejected", reason=problem, method=scope.get("method"),
-                           path=str(scope.get("path", ""))[:200])
+            logger.warning(
+                "http.request_rejected",
+                reason=problem,
+                method=scope.get("method"),
+                path=str(scope.get("path", ""))[:200],
+            )
             await exchange.answer(400, problem)
         else:
             try:
                 await self.app(scope, exchange.receive, exchange.send)
             except Exception as exc:  # the app's own handlers turn route errors into JSON
-                logger.error("http.request_crashed", method=scope.get("method"),
-                             path=str(scope.get("path", ""))[:200], exc_info=exc)
+                logger.error(
+                    "http.request_crashed",
+                    method=scope.get("method"),
+                    path=str(scope.get("path", ""))[:200],
+                    exc_info=exc,
+                )
                 if not exchange.started:
                     await exchange.answer(500, "internal server error")
         if not exchange.started and not exchange.disconnected:
-            logger.error("http.response_missing", method=scope.get("method"),
-                         path=str(scope.get("path", ""))[:200])
+            logger.error(
+                "http.response_missing",
+                method=scope.get("method"),
+                path=str(scope.get("path", ""))[:200],
+            )
             await exchange.answer(500, "internal server error")
         await exchange.drain()
 

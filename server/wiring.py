@@ -116,21 +116,35 @@ async def run_service(
                     await store.flush()
                     logger.warning("service.recovered_calls", calls=recovered)
                 outbox = OutboxDeliverer(
-                    customer, store, pending=store, policy=outbox_policy(settings),
-                    secrets={c.outcome_post_url: c.outcome_secret for c in settings.campaigns
-                             if c.outcome_secret},
+                    customer,
+                    store,
+                    pending=store,
+                    policy=outbox_policy(settings),
+                    secrets={
+                        c.outcome_post_url: c.outcome_secret
+                        for c in settings.campaigns
+                        if c.outcome_secret
+                    },
                 )
                 # referrals (docs/contract.md §7): the live ones and the id sequence survive a
                 # restart
                 stored = await store.load_referrals(time.time())
-                referrals = ReferralBook(settings.campaigns, live=stored.live,
-                                         last_referral_id=stored.last_referral_id)
+                referrals = ReferralBook(
+                    settings.campaigns, live=stored.live, last_referral_id=stored.last_referral_id
+                )
                 orchestrator = Orchestrator(
-                    settings, carrier=carrier, recorder=store, customer=customer, lookup=store,
-                    referrals=referrals, outcomes=outbox, teardown=teardown,
+                    settings,
+                    carrier=carrier,
+                    recorder=store,
+                    customer=customer,
+                    lookup=store,
+                    referrals=referrals,
+                    outcomes=outbox,
+                    teardown=teardown,
                 )
                 app = create_app(
-                    orchestrator, settings,
+                    orchestrator,
+                    settings,
                     blueprints=[
                         # first: its request timing covers the other blueprints' hooks too
                         create_metrics_blueprint(observe_service(orchestrator)),
@@ -152,8 +166,9 @@ async def run_service(
 
                 async def run_http(*, task_status: trio.TaskStatus[list[str]]) -> None:
                     try:
-                        await serve_http(app, settings.server, shutdown_event=http_stop,
-                                         task_status=task_status)
+                        await serve_http(
+                            app, settings.server, shutdown_event=http_stop, task_status=task_status
+                        )
                     finally:
                         http_done.set()
 
@@ -161,8 +176,11 @@ async def run_service(
                 bound: list[str] = await root.start(run_http)
                 await root.start(stop_on_signals, stop)
                 logger.info(
-                    "service.started", bind=bound, public_url=settings.server.public_url,
-                    store=redacted(settings.store.url), carrier=settings.carrier.kind,
+                    "service.started",
+                    bind=bound,
+                    public_url=settings.server.public_url,
+                    store=redacted(settings.store.url),
+                    carrier=settings.carrier.kind,
                     api_url=simulator.url if simulator else settings.carrier.api_url,
                     campaigns={c.name: list(c.numbers) for c in settings.campaigns},
                 )
@@ -183,8 +201,12 @@ async def run_service(
 
 def outbox_policy(settings: Settings) -> RetryPolicy:
     o = settings.outbox
-    return RetryPolicy(first_delay_s=o.first_retry_s, max_delay_s=o.max_retry_s,
-                       give_up_after_s=o.give_up_after_s, per_customer=o.per_customer)
+    return RetryPolicy(
+        first_delay_s=o.first_retry_s,
+        max_delay_s=o.max_retry_s,
+        give_up_after_s=o.give_up_after_s,
+        per_customer=o.per_customer,
+    )
 
 
 def redacted(url: str) -> str:

@@ -49,8 +49,9 @@ class HangupCause:
 
 
 CANCELED = HangupCause(1000, "Canceled", "ORIGINATOR_CANCEL", "cancel", "API Request")
-FAILED = HangupCause(2010, "Destination Out Of Service", "DESTINATION_OUT_OF_ORDER", "failed",
-                     "Carrier")
+FAILED = HangupCause(
+    2010, "Destination Out Of Service", "DESTINATION_OUT_OF_ORDER", "failed", "Carrier"
+)
 LOOP_DETECTED = HangupCause(2060, "Loop Detected", "EXCHANGE_ROUTING_ERROR", "completed", "Plivo")
 BUSY = HangupCause(3010, "Busy Line", "USER_BUSY", "busy", "Call recipient")
 NO_ANSWER = HangupCause(3030, "No Answer", "NO_ANSWER", "no-answer", "Plivo")
@@ -88,12 +89,18 @@ def time_limit() -> HangupCause:
 def fetch_error(document: str) -> HangupCause:
     """701x Error Reaching <Answer|Action|Transfer|Redirect> URL (no response or non-2xx)."""
     digit = _DOCUMENT_DIGIT[document]
-    return HangupCause(7010 + digit, f"Error Reaching {document.title()} URL", "NORMAL_CLEARING",
-                       "completed", "Error")
+    return HangupCause(
+        7010 + digit,
+        f"Error Reaching {document.title()} URL",
+        "NORMAL_CLEARING",
+        "completed",
+        "Error",
+    )
 
 
 def invalid_xml(document: str) -> HangupCause:
     """801x Invalid <Answer|Action|Transfer|Redirect> XML (a 2xx whose body is not Plivo XML)."""
     digit = _DOCUMENT_DIGIT[document]
-    return HangupCause(8010 + digit, f"Invalid {document.title()} XML", "NORMAL_CLEARING",
-                       "completed", "Error")
+    return HangupCause(
+        8010 + digit, f"Invalid {document.title()} XML", "NORMAL_CLEARING", "completed", "Error"
+    )

@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="TOML file whose [simulator] table holds settings")
     for flag, (dest, kind) in _OPTIONS.items():
         parser.add_argument(flag, dest=dest, type=kind, default=None)
-    parser.add_argument("--log-level", default="info",
-                        choices=("debug", "info", "warning", "error"))
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
     return parser
 
 

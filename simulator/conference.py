@@ -152,8 +152,11 @@ def _end(rt: Runtime, room: Room, rooms: Rooms) -> list[Member]:
             ended=rt.clock.epoch(),
         )
         rt.log.add(
-            EventKind.RECORDING_FINISHED, what="conference", room=room.name,
-            recording_id=room.recording_id, url=room.recording.url,
+            EventKind.RECORDING_FINISHED,
+            what="conference",
+            room=room.name,
+            recording_id=room.recording_id,
+            url=room.recording.url,
             duration_s=round(room.recording.duration_s, 3),
         )
     removed = list(room.members.values())
@@ -161,8 +164,12 @@ def _end(rt: Runtime, room: Room, rooms: Rooms) -> list[Member]:
         member.removed = True
         member.exited.set()
     room.members.clear()
-    rt.log.add(EventKind.CONFERENCE_ENDED, room=room.name, conference_uuid=room.conference_uuid,
-               removed=len(removed))
+    rt.log.add(
+        EventKind.CONFERENCE_ENDED,
+        room=room.name,
+        conference_uuid=room.conference_uuid,
+        removed=len(removed),
+    )
     return removed
 
 
@@ -194,8 +201,9 @@ async def _notify_member(rt: Runtime, member: Member, room: Room, action: str) -
     call = member.call
     params = call_params(call.ident, "completed" if call.cause else "in-progress")
     params.update(conference_params(room.name, room.conference_uuid, member.member_id, action))
-    await rt.notify(call, step.callback_url, step.callback_method, params,
-                    what=f"conference.{action}")
+    await rt.notify(
+        call, step.callback_url, step.callback_method, params, what=f"conference.{action}"
+    )
 
 
 async def _deliver_recording(rt: Runtime, room: Room, via: SimCall) -> None:
@@ -232,9 +240,14 @@ async def _wait_sound(rt: Runtime, member: Member, room: Room) -> None:
         await trio.sleep_forever()
     prompts = [s for s in steps if isinstance(s, Speak | Play | Wait)]
     total = sum(_prompt_s(rt, p) for p in prompts)
-    rt.log.add(EventKind.STEP_STARTED, call_uuid=member.call.call_uuid,
-               number=member.call.party_number, step="waitSound", prompts=len(prompts),
-               loop_s=round(total, 3))
+    rt.log.add(
+        EventKind.STEP_STARTED,
+        call_uuid=member.call.call_uuid,
+        number=member.call.party_number,
+        step="waitSound",
+        prompts=len(prompts),
+        loop_s=round(total, 3),
+    )
     if total <= 0:
         await trio.sleep_forever()
     while True:
@@ -275,8 +288,9 @@ async def _after_exit(
         params["RecordUrl"] = room.recording.url
         params["RecordingID"] = room.recording.recording_id
     if call.cause is None and step.redirect and not rt.conference_end_hangs_up:
-        return await rt.fetch_document(call, step.action, step.method, params, kind="action",
-                                       what="conference.action")
+        return await rt.fetch_document(
+            call, step.action, step.method, params, kind="action", what="conference.action"
+        )
     await rt.notify(call, step.action, step.method, params, what="conference.action")
     return None
 
@@ -285,15 +299,27 @@ async def run_conference(rt: Runtime, rooms: Rooms, call: SimCall, step: Confere
     """Execute ``<Conference>`` for ``call``; return what the call does next."""
     room = rooms.get_or_create(call.account.auth_id, step.room)
     if len(room.members) >= step.max_members:
-        rt.log.add(EventKind.STEP_STARTED, call_uuid=call.call_uuid, number=call.party_number,
-                   step="Conference", room=step.room, skipped="room full")
+        rt.log.add(
+            EventKind.STEP_STARTED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            step="Conference",
+            room=step.room,
+            skipped="room full",
+        )
         return None
     member = Member(room.new_member_id(), call, step, rt.clock.now())
     room.members[member.member_id] = member
     call.room = room.name
-    rt.log.add(EventKind.CONFERENCE_JOINED, call_uuid=call.call_uuid, number=call.party_number,
-               room=room.name, member_id=member.member_id, start_on_enter=step.start_on_enter,
-               end_on_exit=step.end_on_exit)
+    rt.log.add(
+        EventKind.CONFERENCE_JOINED,
+        call_uuid=call.call_uuid,
+        number=call.party_number,
+        room=room.name,
+        member_id=member.member_id,
+        start_on_enter=step.start_on_enter,
+        end_on_exit=step.end_on_exit,
+    )
     if step.start_on_enter:
         _start(rt, room)
     if step.record:
@@ -315,9 +341,15 @@ async def run_conference(rt: Runtime, rooms: Rooms, call: SimCall, step: Confere
         call.room = ""
         if not member.removed:
             ended_room = _leave(rt, room, member, rooms)
-        rt.log.add(EventKind.CONFERENCE_LEFT, call_uuid=call.call_uuid, number=call.party_number,
-                   room=room.name, member_id=member.member_id, removed=member.removed,
-                   wait_sound_loops=member.wait_sound_loops)
+        rt.log.add(
+            EventKind.CONFERENCE_LEFT,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            room=room.name,
+            member_id=member.member_id,
+            removed=member.removed,
+            wait_sound_loops=member.wait_sound_loops,
+        )
         # our call ended or was transferred: the exit webhooks still go out (unless the
         # simulator itself is shutting down: then nobody set a cause)
         if not finished and (call.cause is not None or call.pending_transfer is not None):

@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class ScheduledInbound:
     """An inbound call the simulator places ``at_s`` simulated seconds after it starts."""
@@ -220,10 +219,20 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 _SCALARS = {
-    "bind": str, "auth_id": str, "auth_token": str, "answer_url": str, "answer_method": str,
-    "hangup_url": str, "hangup_method": str, "public_url": str, "time_scale": float,
-    "cps": float, "rate_limit_per_5s": int, "conference_end_hangs_up": bool,
-    "webhook_timeout_s": float, "scenario_file": str,
+    "bind": str,
+    "auth_id": str,
+    "auth_token": str,
+    "answer_url": str,
+    "answer_method": str,
+    "hangup_url": str,
+    "hangup_method": str,
+    "public_url": str,
+    "time_scale": float,
+    "cps": float,
+    "rate_limit_per_5s": int,
+    "conference_end_hangs_up": bool,
+    "webhook_timeout_s": float,
+    "scenario_file": str,
 }
 
 

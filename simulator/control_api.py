@@ -67,17 +67,21 @@ def add_control_routes(app: QuartTrio, sim: Simulator) -> None:
 
     @app.get("/sim/state")
     async def state() -> Response:
-        return _json(200, {
-            "time": round(sim.clock.now(), 3),
-            "live_calls": sim.live_calls(),
-            "counts": sim.counts(),
-            "rooms": sim.rooms_info(),
-        })
+        return _json(
+            200,
+            {
+                "time": round(sim.clock.now(), 3),
+                "live_calls": sim.live_calls(),
+                "counts": sim.counts(),
+                "rooms": sim.rooms_info(),
+            },
+        )
 
     @app.get("/sim/agents")
     async def list_agents() -> Response:
-        return _json(200, {"default": sim.scripts.default.to_dict(),
-                           "agents": sim.scripts.as_dict()})
+        return _json(
+            200, {"default": sim.scripts.default.to_dict(), "agents": sim.scripts.as_dict()}
+        )
 
     @app.post("/sim/agents")
     async def set_agents() -> Response:
@@ -147,8 +151,7 @@ def add_control_routes(app: QuartTrio, sim: Simulator) -> None:
         if kind_name and kind is None:
             return _json(400, {"error": f"unknown kind {kind_name!r}"})
         found = sim.log.events(kind, call_uuid=request.args.get("call_uuid"), since=since)
-        return _json(200, {"events": [e.as_dict() for e in found],
-                           "last_seq": sim.log.last_seq})
+        return _json(200, {"events": [e.as_dict() for e in found], "last_seq": sim.log.last_seq})
 
     @app.get("/sim/numbers/<phone>/history")
     async def history(phone: str) -> Response:
@@ -165,5 +168,4 @@ def add_control_routes(app: QuartTrio, sim: Simulator) -> None:
     @app.get("/sim/recordings/<name>")
     async def recording(name: str) -> Response:
         content_type = "audio/wav" if name.endswith(".wav") else "audio/mpeg"
-        return Response(b"ID3\x03\x00\x00\x00\x00\x00\x00", status=200,
-                        content_type=content_type)
+        return Response(b"ID3\x03\x00\x00\x00\x00\x00\x00", status=200, content_type=content_type)

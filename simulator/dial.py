@@ -83,17 +83,27 @@ async def run_dial(rt: Runtime, call: SimCall, step: Dial) -> StepOutcome:
     winner = _winner(plans)
     b_leg_uuid = new_id() if winner else ""
     for plan in plans:
-        rt.log.add(EventKind.DIAL_LEG, call_uuid=call.call_uuid, number=plan.number,
-                   outcome=plan.outcome if plan is winner or plan.outcome != "answer"
-                   else "lost", at_s=plan.at_s)
+        rt.log.add(
+            EventKind.DIAL_LEG,
+            call_uuid=call.call_uuid,
+            number=plan.number,
+            outcome=plan.outcome if plan is winner or plan.outcome != "answer" else "lost",
+            at_s=plan.at_s,
+        )
     callback_base = call_params(call.ident, "in-progress")
 
     async def dial_event(action: str, extra: dict[str, str]) -> None:
         if step.callback_url:
-            params = dict(callback_base, DialAction=action, DialALegUUID=call.call_uuid,
-                          DialBLegUUID=b_leg_uuid, **extra)
-            await rt.notify(call, step.callback_url, step.callback_method, params,
-                            what=f"dial.{action}")
+            params = dict(
+                callback_base,
+                DialAction=action,
+                DialALegUUID=call.call_uuid,
+                DialBLegUUID=b_leg_uuid,
+                **extra,
+            )
+            await rt.notify(
+                call, step.callback_url, step.callback_method, params, what=f"dial.{action}"
+            )
 
     started = rt.clock.now()
     if winner is None:
@@ -110,22 +120,42 @@ async def run_dial(rt: Runtime, call: SimCall, step: Dial) -> StepOutcome:
         else:
             await rt.clock.sleep(min(winner.bridge_s, step.time_limit))
         duration = str(round(rt.clock.now() - bridged))
-        await dial_event("hangup", {
-            "DialBLegTo": winner.number, "DialBLegStatus": "hangup",
-            "DialBLegDuration": duration, "DialBLegBillDuration": duration,
-            "DialBLegHangupCauseName": "Normal Hangup", "DialBLegHangupCauseCode": "4000",
-            "DialBLegHangupSource": "Call recipient",
-        })
+        await dial_event(
+            "hangup",
+            {
+                "DialBLegTo": winner.number,
+                "DialBLegStatus": "hangup",
+                "DialBLegDuration": duration,
+                "DialBLegBillDuration": duration,
+                "DialBLegHangupCauseName": "Normal Hangup",
+                "DialBLegHangupCauseCode": "4000",
+                "DialBLegHangupSource": "Call recipient",
+            },
+        )
         status, cause = "completed", "NORMAL_CLEARING"
-    rt.log.add(EventKind.STEP_STARTED, call_uuid=call.call_uuid, number=call.party_number,
-               step="Dial.result", status=status, took_s=round(rt.clock.now() - started, 3))
+    rt.log.add(
+        EventKind.STEP_STARTED,
+        call_uuid=call.call_uuid,
+        number=call.party_number,
+        step="Dial.result",
+        status=status,
+        took_s=round(rt.clock.now() - started, 3),
+    )
     if not step.action:
         return None
     params = call_params(call.ident, "in-progress")
-    params.update(dial_params(a_leg_uuid=call.call_uuid, b_leg_uuid=b_leg_uuid, status=status,
-                              hangup_cause=cause, rang=any(p.outcome != "failed" for p in plans)))
+    params.update(
+        dial_params(
+            a_leg_uuid=call.call_uuid,
+            b_leg_uuid=b_leg_uuid,
+            status=status,
+            hangup_cause=cause,
+            rang=any(p.outcome != "failed" for p in plans),
+        )
+    )
     if step.redirect:
-        return await rt.fetch_document(call, step.action, step.method, params, kind="action",
-                                       what="dial.action")
+        return await rt.fetch_document(
+            call, step.action, step.method, params, kind="action", what="dial.action"
+        )
     await rt.notify(call, step.action, step.method, params, what="dial.action")
     return None

@@ -155,8 +155,9 @@ class Simulator:
     def main_account(self) -> Account:
         return next(iter(self.accounts.values()))
 
-    async def run(self, *, task_status: trio.TaskStatus[Simulator] = trio.TASK_STATUS_IGNORED
-                  ) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[Simulator] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run the simulator until cancelled or :meth:`close` d; ``started(self)`` when ready.
 
         Resource handling: owns the webhook HTTP clients and the calls nursery.
@@ -182,8 +183,9 @@ class Simulator:
                         recording_url=self.recording_url,
                         conference_end_hangs_up=self.conference_end_hangs_up,
                     )
-                    logger.info("sim.started", time_scale=self.time_scale,
-                                accounts=list(self.accounts))
+                    logger.info(
+                        "sim.started", time_scale=self.time_scale, accounts=list(self.accounts)
+                    )
                     task_status.started(self)
                     await trio.sleep_forever()
         self._nursery = None
@@ -225,31 +227,49 @@ class Simulator:
         """Originate one call per destination (REST ``POST /Call/``)."""
         self._require_running()
         urls = CallUrls(
-            answer_url=request.answer_url, answer_method=request.answer_method,
-            hangup_url=request.hangup_url, hangup_method=request.hangup_method,
-            ring_url=request.ring_url, ring_method=request.ring_method,
-            fallback_url=request.fallback_url, fallback_method=request.fallback_method,
+            answer_url=request.answer_url,
+            answer_method=request.answer_method,
+            hangup_url=request.hangup_url,
+            hangup_method=request.hangup_method,
+            ring_url=request.ring_url,
+            ring_method=request.ring_method,
+            fallback_url=request.fallback_url,
+            fallback_method=request.fallback_method,
         )
         request_uuids: list[str] = []
         queued = False
         now = trio.current_time()
         for destination in request.to:
             ident = CallIdentity(
-                call_uuid=new_id(), direction="outbound", from_number=request.from_number,
-                to_number=destination, request_uuid=new_id(), caller_name=request.caller_name,
+                call_uuid=new_id(),
+                direction="outbound",
+                from_number=request.from_number,
+                to_number=destination,
+                request_uuid=new_id(),
+                caller_name=request.caller_name,
             )
             not_before = self._cps.reserve(now)
             call = SimCall(
-                ident=ident, clock=self.clock, account=account, urls=urls,
-                script=self.scripts.for_number(destination), party_number=destination,
-                created_at=self.clock.now(), ring_timeout_s=float(request.ring_timeout_s),
-                time_limit_s=float(request.time_limit_s), not_before=not_before,
+                ident=ident,
+                clock=self.clock,
+                account=account,
+                urls=urls,
+                script=self.scripts.for_number(destination),
+                party_number=destination,
+                created_at=self.clock.now(),
+                ring_timeout_s=float(request.ring_timeout_s),
+                time_limit_s=float(request.time_limit_s),
+                not_before=not_before,
             )
             if not_before > now:
                 queued = True
-                self.log.add(EventKind.CALL_QUEUED, call_uuid=call.call_uuid, number=destination,
-                             request_uuid=ident.request_uuid,
-                             delay_s=round(not_before - now, 3))
+                self.log.add(
+                    EventKind.CALL_QUEUED,
+                    call_uuid=call.call_uuid,
+                    number=destination,
+                    request_uuid=ident.request_uuid,
+                    delay_s=round(not_before - now, 3),
+                )
             self._register(call)
             request_uuids.append(ident.request_uuid)
         return MakeCallResult(tuple(request_uuids), queued)
@@ -272,12 +292,18 @@ class Simulator:
         if urls is None:
             raise ValueError("no application answer_url configured for inbound calls")
         ident = CallIdentity(
-            call_uuid=new_id(), direction="inbound", from_number=wire_number(from_number),
+            call_uuid=new_id(),
+            direction="inbound",
+            from_number=wire_number(from_number),
             to_number=wire_number(to_number),
         )
         call = SimCall(
-            ident=ident, clock=self.clock, account=account or self.main_account, urls=urls,
-            script=lead or self.default_lead, party_number=ident.from_number,
+            ident=ident,
+            clock=self.clock,
+            account=account or self.main_account,
+            urls=urls,
+            script=lead or self.default_lead,
+            party_number=ident.from_number,
             created_at=self.clock.now(),
         )
         self._register(call)
@@ -346,9 +372,12 @@ class Simulator:
             return None
         recording_id = new_id()
         recording = ApiRecording(
-            recording_id=recording_id, url=self.recording_url(recording_id, request.file_format),
-            started=self.clock.now(), time_limit_s=float(request.time_limit_s),
-            callback_url=request.callback_url, callback_method=request.callback_method,
+            recording_id=recording_id,
+            url=self.recording_url(recording_id, request.file_format),
+            started=self.clock.now(),
+            time_limit_s=float(request.time_limit_s),
+            callback_url=request.callback_url,
+            callback_method=request.callback_method,
             api_id=new_id(),
         )
         call.recordings.append(recording)
@@ -374,16 +403,28 @@ class Simulator:
             return
         recording.stopped = True
         ended = call.ended_at if call.ended_at is not None else self.clock.now()
-        done = Recording(recording.recording_id, recording.url, self.clock.epoch(recording.started),
-                         self.clock.epoch(ended))
-        self.log.add(EventKind.RECORDING_FINISHED, call_uuid=call.call_uuid,
-                     number=call.party_number, what="record_api",
-                     recording_id=recording.recording_id, url=recording.url,
-                     duration_s=round(done.duration_s, 3))
+        done = Recording(
+            recording.recording_id,
+            recording.url,
+            self.clock.epoch(recording.started),
+            self.clock.epoch(ended),
+        )
+        self.log.add(
+            EventKind.RECORDING_FINISHED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            what="record_api",
+            recording_id=recording.recording_id,
+            url=recording.url,
+            duration_s=round(done.duration_s, 3),
+        )
         if recording.callback_url and not self._closing:
             await self._runtime.notify(
-                call, recording.callback_url, recording.callback_method,
-                record_api_params(call.call_uuid, done, recording.api_id), what="record_api",
+                call,
+                recording.callback_url,
+                recording.callback_method,
+                record_api_params(call.call_uuid, done, recording.api_id),
+                what="record_api",
             )
 
     # --- the call task --------------------------------------------------------------------
@@ -396,9 +437,13 @@ class Simulator:
                 else:
                     call.ring_at = call.created_at
                     call.ring_sent.set()
-                    self.log.add(EventKind.CALL_PLACED, call_uuid=call.call_uuid,
-                                 number=call.party_number, direction="inbound",
-                                 to=call.ident.to_number)
+                    self.log.add(
+                        EventKind.CALL_PLACED,
+                        call_uuid=call.call_uuid,
+                        number=call.party_number,
+                        direction="inbound",
+                        to=call.ident.to_number,
+                    )
                     self._answer(call)
                 if call.cause is None:
                     await self._talk(call)
@@ -415,9 +460,14 @@ class Simulator:
         clock = self.clock
         if call.not_before > trio.current_time():
             await trio.sleep_until(call.not_before)
-        self.log.add(EventKind.CALL_PLACED, call_uuid=call.call_uuid, number=call.party_number,
-                     direction="outbound", request_uuid=call.request_uuid,
-                     caller_id=call.ident.from_number)
+        self.log.add(
+            EventKind.CALL_PLACED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            direction="outbound",
+            request_uuid=call.request_uuid,
+            caller_id=call.ident.from_number,
+        )
         await clock.sleep(self.timings.setup_s)
         script = call.script
         assert isinstance(script, AgentScript)
@@ -426,8 +476,12 @@ class Simulator:
             return
         call.state = CallState.RINGING
         call.ring_at = clock.now()
-        self.log.add(EventKind.CALL_RINGING, call_uuid=call.call_uuid, number=call.party_number,
-                     request_uuid=call.request_uuid)
+        self.log.add(
+            EventKind.CALL_RINGING,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            request_uuid=call.request_uuid,
+        )
         if call.urls.ring_url:
             self._spawn(partial(self._send_ring, call))
         else:
@@ -441,8 +495,13 @@ class Simulator:
 
     async def _send_ring(self, call: SimCall) -> None:
         try:
-            await self._runtime.notify(call, call.urls.ring_url, call.urls.ring_method,
-                                       call_params(call.ident, "ringing"), what="ring")
+            await self._runtime.notify(
+                call,
+                call.urls.ring_url,
+                call.urls.ring_method,
+                call_params(call.ident, "ringing"),
+                what="ring",
+            )
         finally:
             call.ring_sent.set()
 
@@ -450,8 +509,12 @@ class Simulator:
         call.state = CallState.IN_PROGRESS
         call.answered_at = self.clock.now()
         self._counts["answered"] += 1
-        self.log.add(EventKind.CALL_ANSWERED, call_uuid=call.call_uuid, number=call.party_number,
-                     direction=call.ident.direction)
+        self.log.add(
+            EventKind.CALL_ANSWERED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            direction=call.ident.direction,
+        )
 
     async def _talk(self, call: SimCall) -> None:
         """Answered: the person's timers run beside the XML until something ends the call."""
@@ -460,8 +523,9 @@ class Simulator:
         async with trio.open_nursery() as party:
             script = call.script
             if script.hangup_after_s is not None:
-                party.start_soon(self._end_after, call, script.hangup_after_s,
-                                 normal_hangup(call.party_source))
+                party.start_soon(
+                    self._end_after, call, script.hangup_after_s, normal_hangup(call.party_source)
+                )
             if call.time_limit_s > 0:
                 party.start_soon(self._end_after, call, call.time_limit_s, time_limit())
             if script.talk_s is not None:
@@ -499,9 +563,15 @@ class Simulator:
         self._counts[f"cause:{cause.code}"] += 1
         duration = 0.0 if call.answered_at is None else call.ended_at - call.answered_at
         self.log.add(
-            EventKind.CALL_ENDED, call_uuid=call.call_uuid, number=call.party_number,
-            direction=call.ident.direction, status=cause.status, cause_code=cause.code,
-            cause_name=cause.name, source=cause.source, duration_s=round(duration, 3),
+            EventKind.CALL_ENDED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            direction=call.ident.direction,
+            status=cause.status,
+            cause_code=cause.code,
+            cause_name=cause.name,
+            source=cause.source,
+            duration_s=round(duration, 3),
         )
         call.finished.set()
         if shutting_down or self._rt is None:
@@ -513,8 +583,11 @@ class Simulator:
                 with trio.move_on_after(self.timings.webhook_wait_s):
                     await call.ring_sent.wait()
             await self._rt.notify(
-                call, call.urls.hangup_url, call.urls.hangup_method,
-                hangup_params(call.ident, cause, call.times(self.clock)), what="hangup",
+                call,
+                call.urls.hangup_url,
+                call.urls.hangup_method,
+                hangup_params(call.ident, cause, call.times(self.clock)),
+                what="hangup",
             )
 
     # --- queries --------------------------------------------------------------------------
@@ -530,7 +603,8 @@ class Simulator:
     def live_call_uuids(self, account: Account | None = None) -> list[str]:
         """CallUUIDs of ringing and answered calls (REST ``GET /Call/?status=live``)."""
         return [
-            c.call_uuid for c in self._live.values()
+            c.call_uuid
+            for c in self._live.values()
             if c.state in (CallState.RINGING, CallState.IN_PROGRESS)
             and (account is None or c.account.auth_id == account.auth_id)
         ]
@@ -538,8 +612,10 @@ class Simulator:
     def queued_request_uuids(self, account: Account | None = None) -> list[str]:
         now = trio.current_time()
         return [
-            c.request_uuid for c in self._live.values()
-            if c.state is CallState.QUEUED and c.not_before > now
+            c.request_uuid
+            for c in self._live.values()
+            if c.state is CallState.QUEUED
+            and c.not_before > now
             and (account is None or c.account.auth_id == account.auth_id)
         ]
 

@@ -47,10 +47,14 @@ class EventKind(StrEnum):
 
 
 # logged at debug level: several per call
-_CHATTY = frozenset({
-    EventKind.STEP_STARTED, EventKind.WEBHOOK_SENT, EventKind.API_REQUEST,
-    EventKind.DIGITS_PRESSED,
-})
+_CHATTY = frozenset(
+    {
+        EventKind.STEP_STARTED,
+        EventKind.WEBHOOK_SENT,
+        EventKind.API_REQUEST,
+        EventKind.DIGITS_PRESSED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,8 +104,14 @@ class _Executor:
     def _params(self) -> dict[str, str]:
         return call_params(self.call.ident, self.call.status_text())
 
-    async def _fetch(self, url: str, method: str, kind: DocumentKind, what: str,
-                     extra: Mapping[str, str] | None = None) -> tuple[Step, ...]:
+    async def _fetch(
+        self,
+        url: str,
+        method: str,
+        kind: DocumentKind,
+        what: str,
+        extra: Mapping[str, str] | None = None,
+    ) -> tuple[Step, ...]:
         params = self._params()
         if extra:
             params.update(extra)
@@ -117,8 +123,11 @@ class _Executor:
             # an inbound call is not answered yet when its answer URL is requested
             status = "ringing" if call.ident.direction == "inbound" else "in-progress"
             steps = await self.rt.fetch_document(
-                call, call.urls.answer_url, call.urls.answer_method,
-                dict(call_params(call.ident, status), Event="StartApp"), kind="answer",
+                call,
+                call.urls.answer_url,
+                call.urls.answer_method,
+                dict(call_params(call.ident, status), Event="StartApp"),
+                kind="answer",
                 what="answer",
                 fallback=(call.urls.fallback_url, call.urls.fallback_method),
             )
@@ -137,8 +146,12 @@ class _Executor:
                 call.transfers += 1
                 if call.transfers > MAX_TRANSFERS:
                     return LOOP_DETECTED
-                self.rt.log.add(EventKind.CALL_TRANSFERRED, call_uuid=call.call_uuid,
-                                number=call.party_number, url=url)
+                self.rt.log.add(
+                    EventKind.CALL_TRANSFERRED,
+                    call_uuid=call.call_uuid,
+                    number=call.party_number,
+                    url=url,
+                )
                 try:
                     steps = await self._fetch(url, method, "transfer", "transfer")
                 except DocumentFailed as failed:
@@ -153,8 +166,12 @@ class _Executor:
     async def _run_steps(self, steps: tuple[Step, ...]) -> StepOutcome:
         """Run a document; return the next document, a cause to hang up with, or None at its end."""
         for step in steps:
-            self.rt.log.add(EventKind.STEP_STARTED, call_uuid=self.call.call_uuid,
-                            number=self.call.party_number, step=type(step).__name__)
+            self.rt.log.add(
+                EventKind.STEP_STARTED,
+                call_uuid=self.call.call_uuid,
+                number=self.call.party_number,
+                step=type(step).__name__,
+            )
             try:
                 outcome = await self._handlers[type(step)](step)
             except DocumentFailed as failed:
@@ -229,8 +246,14 @@ class _Executor:
         return total
 
     async def _collect(
-        self, prompts: tuple[Prompt, ...], attempts: int, timeout: float,
-        finish_on_key: str, num_digits: int, digit_timeout: float, valid: str | None,
+        self,
+        prompts: tuple[Prompt, ...],
+        attempts: int,
+        timeout: float,
+        finish_on_key: str,
+        num_digits: int,
+        digit_timeout: float,
+        valid: str | None,
     ) -> str | None:
         """Play the prompts and wait for keys, ``attempts`` times; the digits, or None."""
         script = self.call.script
@@ -241,9 +264,14 @@ class _Executor:
             if press is not None and elapsed <= press_at < window_end:
                 await self.rt.clock.sleep(press_at - elapsed)
                 digits, complete = collect_digits(press, finish_on_key, num_digits)
-                self.rt.log.add(EventKind.DIGITS_PRESSED, call_uuid=self.call.call_uuid,
-                                number=self.call.party_number, keys=press, digits=digits,
-                                attempt=attempt + 1)
+                self.rt.log.add(
+                    EventKind.DIGITS_PRESSED,
+                    call_uuid=self.call.call_uuid,
+                    number=self.call.party_number,
+                    keys=press,
+                    digits=digits,
+                    attempt=attempt + 1,
+                )
                 if not complete:
                     await self.rt.clock.sleep(digit_timeout)
                 elapsed = press_at + (0.0 if complete else digit_timeout)
@@ -267,13 +295,19 @@ class _Executor:
     async def _get_digits(self, step: Step) -> StepOutcome:
         assert isinstance(step, GetDigits)
         digits = await self._collect(
-            step.prompts, step.retries, step.timeout, step.finish_on_key, step.num_digits,
-            step.digit_timeout, step.valid_digits,
+            step.prompts,
+            step.retries,
+            step.timeout,
+            step.finish_on_key,
+            step.num_digits,
+            step.digit_timeout,
+            step.valid_digits,
         )
         if digits is None:
             return None  # no input after the retries: fall through to the next element
-        return await self._input_action(step.action, step.method, step.redirect,
-                                        {"Digits": digits}, "getdigits.action")
+        return await self._input_action(
+            step.action, step.method, step.redirect, {"Digits": digits}, "getdigits.action"
+        )
 
     async def _get_input(self, step: Step) -> StepOutcome:
         assert isinstance(step, GetInput)
@@ -282,14 +316,23 @@ class _Executor:
             return None  # simulated people say nothing recognisable
         digit_timeout = step.digit_end_timeout if step.digit_end_timeout is not None else 2.0
         digits = await self._collect(
-            step.prompts, 1, step.execution_timeout, step.finish_on_key, step.num_digits,
-            digit_timeout, None,
+            step.prompts,
+            1,
+            step.execution_timeout,
+            step.finish_on_key,
+            step.num_digits,
+            digit_timeout,
+            None,
         )
         if digits is None:
             return None
-        return await self._input_action(step.action, step.method, step.redirect,
-                                        {"InputType": "dtmf", "Digits": digits},
-                                        "getinput.action")
+        return await self._input_action(
+            step.action,
+            step.method,
+            step.redirect,
+            {"InputType": "dtmf", "Digits": digits},
+            "getinput.action",
+        )
 
     # --- record -----------------------------------------------------------------------------
 
@@ -313,8 +356,12 @@ class _Executor:
 
         def recording() -> Recording:
             talked = min(spoken, rt.clock.now() - started)
-            return Recording(recording_id, rt.recording_url(recording_id, step.file_format),
-                             rt.clock.epoch(started), rt.clock.epoch(started + talked))
+            return Recording(
+                recording_id,
+                rt.recording_url(recording_id, step.file_format),
+                rt.clock.epoch(started),
+                rt.clock.epoch(started + talked),
+            )
 
         try:
             await rt.clock.sleep(length)
@@ -335,16 +382,23 @@ class _Executor:
     async def _record_done(self, step: Record, done: Recording, *, redirect: bool) -> StepOutcome:
         """Log the recording, send ``callbackUrl`` (in the background) and ``action``."""
         call, rt = self.call, self.rt
-        rt.log.add(EventKind.RECORDING_FINISHED, call_uuid=call.call_uuid,
-                   number=call.party_number, what="record", recording_id=done.recording_id,
-                   url=done.url, duration_s=round(done.duration_s, 3))
+        rt.log.add(
+            EventKind.RECORDING_FINISHED,
+            call_uuid=call.call_uuid,
+            number=call.party_number,
+            what="record",
+            recording_id=done.recording_id,
+            url=done.url,
+            duration_s=round(done.duration_s, 3),
+        )
         fields = recording_params(done)
         if step.callback_url:
             params = dict(call_params(call.ident, "in-progress"), **fields)
 
             async def callback() -> None:
-                await rt.notify(call, step.callback_url, step.callback_method, params,
-                                what="record.callback")
+                await rt.notify(
+                    call, step.callback_url, step.callback_method, params, what="record.callback"
+                )
 
             rt.spawn(callback)
         if not step.action:

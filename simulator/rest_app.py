@@ -123,8 +123,13 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
     async def log_api(response: Response) -> Response:
         if request.path.startswith("/v1/"):
             received_at = float(getattr(g, "received_at", sim.clock.now()))
-            sim.log.add(EventKind.API_REQUEST, method=request.method, path=request.path,
-                        status=response.status_code, received_at=round(received_at, 6))
+            sim.log.add(
+                EventKind.API_REQUEST,
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                received_at=round(received_at, 6),
+            )
         return response
 
     @app.errorhandler(HTTPException)
@@ -148,9 +153,7 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
             return account
         call_request = parse_make_call(await request_body())
         result = sim.make_call(account, call_request)
-        uuids: object = (
-            list(result.request_uuids) if call_request.bulk else result.request_uuids[0]
-        )
+        uuids: object = list(result.request_uuids) if call_request.bulk else result.request_uuids[0]
         return json_response(201, {"message": result.message, "request_uuid": uuids})
 
     @app.route(f"{_PREFIX}/Call/", methods=["GET"], strict_slashes=False)
@@ -177,27 +180,34 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
         if request.args.get("status") == "live":
             if not call.live:
                 return error_response(404, "not found")
-            return json_response(200, {
-                "call_status": "ringing" if info["state"] in ("queued", "ringing")
-                else "in-progress",
+            return json_response(
+                200,
+                {
+                    "call_status": "ringing"
+                    if info["state"] in ("queued", "ringing")
+                    else "in-progress",
+                    "call_uuid": call.call_uuid,
+                    "caller_name": call.ident.caller_name,
+                    "direction": call.ident.direction,
+                    "from": call.ident.from_number,
+                    "to": call.ident.to_number,
+                    "request_uuid": call.request_uuid,
+                    "session_start": info["session_start"],
+                },
+            )
+        return json_response(
+            200,
+            {
                 "call_uuid": call.call_uuid,
-                "caller_name": call.ident.caller_name,
-                "direction": call.ident.direction,
-                "from": call.ident.from_number,
-                "to": call.ident.to_number,
-                "request_uuid": call.request_uuid,
-                "session_start": info["session_start"],
-            })
-        return json_response(200, {
-            "call_uuid": call.call_uuid,
-            "call_direction": call.ident.direction,
-            "from_number": call.ident.from_number,
-            "to_number": call.ident.to_number,
-            "call_state": info["state"],
-            "hangup_cause_name": info["hangup_cause_name"],
-            "hangup_cause_code": info["hangup_cause_code"],
-            "hangup_source": info["hangup_source"],
-        })
+                "call_direction": call.ident.direction,
+                "from_number": call.ident.from_number,
+                "to_number": call.ident.to_number,
+                "call_state": info["state"],
+                "hangup_cause_name": info["hangup_cause_name"],
+                "hangup_cause_code": info["hangup_cause_code"],
+                "hangup_source": info["hangup_source"],
+            },
+        )
 
     @app.route(f"{_PREFIX}/Call/<uuid>/", methods=["POST"], strict_slashes=False)
     async def transfer_call(auth_id: str, uuid: str) -> Response:
@@ -227,11 +237,14 @@ def create_app(sim: Simulator, *, rate_limit: int = 0) -> QuartTrio:
         recording = sim.start_recording(account, uuid, parse_record(await request_body()))
         if recording is None:
             return error_response(404, "call not found or not in progress")
-        return json_response(202, {
-            "message": "call recording started",
-            "url": recording.url,
-            "recording_id": recording.recording_id,
-        })
+        return json_response(
+            202,
+            {
+                "message": "call recording started",
+                "url": recording.url,
+                "recording_id": recording.recording_id,
+            },
+        )
 
     @app.route(f"{_PREFIX}/Call/<uuid>/Record/", methods=["DELETE"], strict_slashes=False)
     async def stop_recording(auth_id: str, uuid: str) -> Response:

@@ -126,16 +126,26 @@ class Runtime:
         if not result.ok:
             detail = f"{what} {result.url}: {result.failure} (status {result.status})"
             self.log.add(
-                EventKind.DOCUMENT_FAILED, call_uuid=call.call_uuid, number=call.party_number,
-                what=what, url=result.url, failure=result.failure, status=result.status,
+                EventKind.DOCUMENT_FAILED,
+                call_uuid=call.call_uuid,
+                number=call.party_number,
+                what=what,
+                url=result.url,
+                failure=result.failure,
+                status=result.status,
             )
             raise DocumentFailed(fetch_error(kind), detail)
         try:
             steps = parse_xml(result.body)
         except XmlProgramError as exc:
             self.log.add(
-                EventKind.DOCUMENT_FAILED, call_uuid=call.call_uuid, number=call.party_number,
-                what=what, url=result.url, failure="invalid_xml", error=str(exc),
+                EventKind.DOCUMENT_FAILED,
+                call_uuid=call.call_uuid,
+                number=call.party_number,
+                what=what,
+                url=result.url,
+                failure="invalid_xml",
+                error=str(exc),
                 body=result.body[:200],
             )
             raise DocumentFailed(invalid_xml(kind), f"{what} {result.url}: {exc}") from None
@@ -144,15 +154,26 @@ class Runtime:
     def _log_result(self, call: SimCall, result: WebhookResult, what: str) -> None:
         if result.ok:
             self.log.add(
-                EventKind.WEBHOOK_SENT, call_uuid=call.call_uuid, number=call.party_number,
-                what=what, url=result.url, status=result.status, attempts=result.attempts,
+                EventKind.WEBHOOK_SENT,
+                call_uuid=call.call_uuid,
+                number=call.party_number,
+                what=what,
+                url=result.url,
+                status=result.status,
+                attempts=result.attempts,
                 elapsed_ms=round(result.elapsed_s * 1000, 3),
             )
         else:
             self.log.add(
-                EventKind.WEBHOOK_FAILED, call_uuid=call.call_uuid, number=call.party_number,
-                what=what, url=result.url, status=result.status, attempts=result.attempts,
-                failure=result.failure, elapsed_ms=round(result.elapsed_s * 1000, 3),
+                EventKind.WEBHOOK_FAILED,
+                call_uuid=call.call_uuid,
+                number=call.party_number,
+                what=what,
+                url=result.url,
+                status=result.status,
+                attempts=result.attempts,
+                failure=result.failure,
+                elapsed_ms=round(result.elapsed_s * 1000, 3),
             )
 
     async def shielded(self, fn: Callable[[], Awaitable[object]]) -> None:

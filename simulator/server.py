@@ -43,8 +43,10 @@ def build_simulator(config: SimulatorConfig) -> Simulator:
     return Simulator(
         accounts=[Account(config.auth_id, config.auth_token)],
         application=CallUrls(
-            answer_url=config.answer_url, answer_method=config.answer_method,
-            hangup_url=config.hangup_url, hangup_method=config.hangup_method,
+            answer_url=config.answer_url,
+            answer_method=config.answer_method,
+            hangup_url=config.hangup_url,
+            hangup_method=config.hangup_method,
         ),
         time_scale=config.time_scale,
         cps=config.cps,
@@ -113,8 +115,13 @@ async def start_simulator(
             sim.public_url = url
         for call in scheduled:
             nursery.start_soon(_place_scheduled, sim, call)
-        logger.info("sim.serving", url=url, auth_id=config.auth_id, time_scale=config.time_scale,
-                    cps=config.cps)
+        logger.info(
+            "sim.serving",
+            url=url,
+            auth_id=config.auth_id,
+            time_scale=config.time_scale,
+            cps=config.cps,
+        )
         task_status.started(RunningSimulator(url, sim))
 
 
@@ -134,8 +141,10 @@ def serve(config: SimulatorConfig) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
                 running: RunningSimulator = await nursery.start(start_simulator, config)
-                print(f"Plivo simulator listening on {running.url} "
-                      f"(auth_id {config.auth_id})", flush=True)
+                print(
+                    f"Plivo simulator listening on {running.url} (auth_id {config.auth_id})",
+                    flush=True,
+                )
                 async for signum in signals:
                     logger.info("sim.signalled", signal=signal.Signals(signum).name)
                     running.simulator.close()

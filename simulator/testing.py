@@ -114,9 +114,14 @@ class FakeApplication:
                 params = dict(form) if request.method == "POST" else None
                 ma_valid = self._check("X-Plivo-Signature-Ma-V3", request.method, url, params)
             captured = CapturedRequest(
-                method=request.method, path=request.path, url=url,
-                args=dict(request.args.items()), form=form, headers=dict(request.headers),
-                signature_valid=valid, ma_signature_valid=ma_valid,
+                method=request.method,
+                path=request.path,
+                url=url,
+                args=dict(request.args.items()),
+                form=form,
+                headers=dict(request.headers),
+                signature_valid=valid,
+                ma_signature_valid=ma_valid,
             )
             self.requests.append(captured)
             self._changed.set()

@@ -120,9 +120,13 @@ class WebhookSender:
             max_connections=connections_per_pool, max_keepalive_connections=connections_per_pool
         )
         self._clients = [
-            httpx.AsyncClient(limits=limits, transport=transport, headers={
-                "User-Agent": "PlivoSimulator/1.0",
-            })
+            httpx.AsyncClient(
+                limits=limits,
+                transport=transport,
+                headers={
+                    "User-Agent": "PlivoSimulator/1.0",
+                },
+            )
             for _ in range(max(1, pools))
         ]
         self._next = itertools.cycle(self._clients)
@@ -188,8 +192,15 @@ class WebhookSender:
                 content_type = response.headers.get("content-type", "")
                 if not 200 <= status < 300:
                     failure = "status"
-            result = WebhookResult(request.url, status, body, content_type, attempts, failure,
-                                   trio.current_time() - started)
+            result = WebhookResult(
+                request.url,
+                status,
+                body,
+                content_type,
+                attempts,
+                failure,
+                trio.current_time() - started,
+            )
             if not failure or attempts > policy.retries:
                 break
             if not _should_retry(policy, failure, status):

@@ -186,8 +186,18 @@ class PreAnswer:
 
 
 Step = (
-    Speak | Play | Wait | GetDigits | GetInput | Record | Conference | Dial | Hangup | Redirect
-    | DTMF | PreAnswer
+    Speak
+    | Play
+    | Wait
+    | GetDigits
+    | GetInput
+    | Record
+    | Conference
+    | Dial
+    | Hangup
+    | Redirect
+    | DTMF
+    | PreAnswer
 )
 
 

@@ -106,8 +106,11 @@ class Statements:
             outbox_insert=insert(OUTBOX).on_conflict_do_nothing(index_elements=["tracking_guid"]),
             outbox_attempted=update(OUTBOX)
             .where(and_(outbox_row, OUTBOX.c.delivered_at.is_(None), OUTBOX.c.dead.is_(False)))
-            .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
-                    last_error=bindparam("b_error")),
+            .values(
+                attempts=bindparam("b_attempts"),
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+            ),
             outbox_delivered=update(OUTBOX)
             .where(outbox_row)
             .values(delivered_at=bindparam("b_at"), attempts=bindparam("b_attempts")),

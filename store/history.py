@@ -69,10 +69,21 @@ def calls_select(query: CallQuery) -> Select[Any]:
         conditions.append(_after(CALLS.c.started_at, CALLS.c.tracking_guid, query.after))
     return (
         select(
-            CALLS.c.tracking_guid, CALLS.c.campaign, CALLS.c.lead_phone, CALLS.c.dialled_number,
-            CALLS.c.referral_id, CALLS.c.plantype, CALLS.c.state, CALLS.c.started_at,
-            CALLS.c.finished_at, CALLS.c.outcome, CALLS.c.agent1_id, CALLS.c.message_link,
-            AGENTS.c.name.label("agent_name"), legs.label("legs"), tiers.label("tiers"),
+            CALLS.c.tracking_guid,
+            CALLS.c.campaign,
+            CALLS.c.lead_phone,
+            CALLS.c.dialled_number,
+            CALLS.c.referral_id,
+            CALLS.c.plantype,
+            CALLS.c.state,
+            CALLS.c.started_at,
+            CALLS.c.finished_at,
+            CALLS.c.outcome,
+            CALLS.c.agent1_id,
+            CALLS.c.message_link,
+            AGENTS.c.name.label("agent_name"),
+            legs.label("legs"),
+            tiers.label("tiers"),
         )
         .select_from(CALLS.outerjoin(AGENTS, winner))
         .where(*conditions)
@@ -100,9 +111,7 @@ def agents_select(query: AgentQuery) -> Select[Any]:
     if query.phone is not None:
         conditions.append(AGENTS.c.phone == query.phone)
     if query.name is not None:
-        conditions.append(
-            func.lower(AGENTS.c.name).contains(query.name.lower(), autoescape=True)
-        )
+        conditions.append(func.lower(AGENTS.c.name).contains(query.name.lower(), autoescape=True))
     if query.agent_id is not None:
         conditions.append(AGENTS.c.agent_id == query.agent_id)
     if query.after is not None:

@@ -95,11 +95,15 @@ def get_call(engine: Engine, tracking_guid: str) -> CallView | None:
 def unfinished_calls(engine: Engine) -> list[CallView]:
     """Every call not finished (what a crash left in flight), oldest first, with legs/events."""
     with engine.connect() as conn:
-        guids = conn.execute(
-            select(CALLS.c.tracking_guid)
-            .where(CALLS.c.finished_at.is_(None))
-            .order_by(CALLS.c.started_at)
-        ).scalars().all()
+        guids = (
+            conn.execute(
+                select(CALLS.c.tracking_guid)
+                .where(CALLS.c.finished_at.is_(None))
+                .order_by(CALLS.c.started_at)
+            )
+            .scalars()
+            .all()
+        )
     calls = [get_call(engine, guid) for guid in guids]
     return [call for call in calls if call is not None]
 
@@ -183,9 +187,7 @@ def _referral(row: Row[Any]) -> Referral:
 
 def get_referral(engine: Engine, referral_id: int) -> Referral | None:
     with engine.connect() as conn:
-        row = conn.execute(
-            select(REFERRALS).where(REFERRALS.c.referral_id == referral_id)
-        ).first()
+        row = conn.execute(select(REFERRALS).where(REFERRALS.c.referral_id == referral_id)).first()
     return None if row is None else _referral(row)
 
 

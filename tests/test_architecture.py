@@ -40,20 +40,55 @@ ALLOWED: dict[str, set[str]] = {
     "logs": {"metrics", "leaves"},
     "service": {"actors", "leaves"},
     "web": {"leaves", "adapters", "metrics"},
-    "server": {"web", "service", "actors", "store", "adapters", "metrics", "logs", "leaves",
-               "simulator", "simulator.defaults"},
-    "commands": {"server", "web", "service", "actors", "store", "adapters", "metrics", "logs",
-                 "leaves", "simulator", "simulator.defaults"},
+    "server": {
+        "web",
+        "service",
+        "actors",
+        "store",
+        "adapters",
+        "metrics",
+        "logs",
+        "leaves",
+        "simulator",
+        "simulator.defaults",
+    },
+    "commands": {
+        "server",
+        "web",
+        "service",
+        "actors",
+        "store",
+        "adapters",
+        "metrics",
+        "logs",
+        "leaves",
+        "simulator",
+        "simulator.defaults",
+    },
     "public": {"leaves", "service"},
     "entry": {"commands"},
 }
 
 #: Pure modules: no event loop, no network, no database.
-IMPURE = ("trio", "httpx", "sqlalchemy", "sqlmodel", "quart", "quart_trio", "hypercorn",
-          "psycopg", "requests")
-PURE_BEYOND_LEAVES = {"actors.referee", "actors.race", "orchestrator.carriers.plivo.webhooks",
-                      "orchestrator.carriers.plivo.signature", "orchestrator.carriers.plivo.urls",
-                      "orchestrator.carriers.plivo.xml"}
+IMPURE = (
+    "trio",
+    "httpx",
+    "sqlalchemy",
+    "sqlmodel",
+    "quart",
+    "quart_trio",
+    "hypercorn",
+    "psycopg",
+    "requests",
+)
+PURE_BEYOND_LEAVES = {
+    "actors.referee",
+    "actors.race",
+    "orchestrator.carriers.plivo.webhooks",
+    "orchestrator.carriers.plivo.signature",
+    "orchestrator.carriers.plivo.urls",
+    "orchestrator.carriers.plivo.xml",
+}
 
 
 def layer_of(module: str) -> str:
@@ -118,8 +153,10 @@ def violations(root: Path = REPO, scan: tuple[str, ...] = PACKAGES) -> list[str]
                 continue
             theirs = layer_of(imp.imported)
             if theirs != mine and theirs not in ALLOWED[mine]:
-                found.append(f"{path.relative_to(root)}:{imp.line}: {module} ({mine}) imports "
-                             f"{imp.imported} ({theirs})")
+                found.append(
+                    f"{path.relative_to(root)}:{imp.line}: {module} ({mine}) imports "
+                    f"{imp.imported} ({theirs})"
+                )
     return found
 
 
@@ -146,8 +183,10 @@ class TestImportDirection:
 
 
 class TestPurity:
-    @pytest.mark.parametrize("module", sorted(
-        m for m, _ in modules() if layer_of(m) == "leaves" or m in PURE_BEYOND_LEAVES))
+    @pytest.mark.parametrize(
+        "module",
+        sorted(m for m, _ in modules() if layer_of(m) == "leaves" or m in PURE_BEYOND_LEAVES),
+    )
     def test_pure_modules_do_no_io(self, module: str) -> None:
         path = dict(modules())[module]
         used = {imp.imported.split(".")[0] for imp in imports_of(module, path)}
@@ -164,8 +203,11 @@ class TestPublicNames:
 
     def test_every_error_is_exported(self) -> None:
         errors = importlib.import_module("orchestrator.errors")
-        defined = {name for name, value in vars(errors).items()
-                   if inspect.isclass(value) and value.__module__ == "orchestrator.errors"}
+        defined = {
+            name
+            for name, value in vars(errors).items()
+            if inspect.isclass(value) and value.__module__ == "orchestrator.errors"
+        }
         assert defined <= set(orchestrator.__all__)
 
     def test_unknown_names_raise(self) -> None:
@@ -187,9 +229,11 @@ class TestErrors:
             cls = stack.pop()
             seen.append(cls)
             stack.extend(cls.__subclasses__())
-        elsewhere = [f"{c.__module__}.{c.__qualname__}" for c in seen
-                     if c.__module__ != "orchestrator.errors"
-                     and not c.__module__.startswith("tests")]
+        elsewhere = [
+            f"{c.__module__}.{c.__qualname__}"
+            for c in seen
+            if c.__module__ != "orchestrator.errors" and not c.__module__.startswith("tests")
+        ]
         assert elsewhere == []
 
     def test_the_tree_in_the_docstring_names_every_error(self) -> None:

@@ -84,14 +84,35 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 #: Columns of ``GET /calls`` rows (JSON keys and CSV header, in this order).
 CALL_COLUMNS = (
-    "tracking_guid", "started_at", "finished_at", "duration_s", "campaign", "lead_phone",
-    "dialled_number", "referral_id", "plantype", "state", "outcome", "agent1_id", "agent_name",
-    "legs", "tiers", "message_link",
+    "tracking_guid",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "campaign",
+    "lead_phone",
+    "dialled_number",
+    "referral_id",
+    "plantype",
+    "state",
+    "outcome",
+    "agent1_id",
+    "agent_name",
+    "legs",
+    "tiers",
+    "message_link",
 )
 #: Columns of ``GET /agents`` rows.
 AGENT_COLUMNS = (
-    "agent_id", "name", "email", "phone", "nmls", "five_min_apps", "first_seen", "last_seen",
-    "legs", "accepted",
+    "agent_id",
+    "name",
+    "email",
+    "phone",
+    "nmls",
+    "five_min_apps",
+    "first_seen",
+    "last_seen",
+    "legs",
+    "accepted",
 )
 
 Json = dict[str, object]
@@ -211,7 +232,8 @@ def call_json(record: CallRecord, live: Mapping[str, object] | None) -> Json:
             "created_at": iso(outbox.created_at),
             "delivered_at": iso(outbox.delivered_at),
             "attempts": outbox.attempts,
-            "next_attempt_at": None if outbox.delivered_at is not None or outbox.dead
+            "next_attempt_at": None
+            if outbox.delivered_at is not None or outbox.dead
             else iso(outbox.next_attempt_at),
             "dead": outbox.dead,
             "last_error": outbox.last_error,
@@ -339,8 +361,9 @@ def hangup_reason(values: Sequence[str]) -> str:
         return DEFAULT_REASON
     reason = given[0]
     if len(reason) > MAX_REASON or not reason.isprintable():
-        raise QueryRejected([Problem("reason", f"must be printable text of at most "
-                                               f"{MAX_REASON} characters")])
+        raise QueryRejected(
+            [Problem("reason", f"must be printable text of at most {MAX_REASON} characters")]
+        )
     return reason
 
 
@@ -532,13 +555,30 @@ def create_history_blueprint(
             logger.info("operator.hangup_refused", tracking_guid=guid, reason="unknown call")
             return {"error": f"no call with TrackingGUID {guid}"}, 404
         call = record.call
-        logger.info("operator.hangup_refused", tracking_guid=guid, reason="not live",
-                    finished=call.finished_at is not None)
+        logger.info(
+            "operator.hangup_refused",
+            tracking_guid=guid,
+            reason="not live",
+            finished=call.finished_at is not None,
+        )
         if call.finished_at is not None:
             outcome = None if call.outcome is None else call.outcome.value
-            return json_body({"error": "the call has already finished", "tracking_guid": guid,
-                              "outcome": outcome, "finished_at": iso(call.finished_at)}, 409)
-        return json_body({"error": "the call is not in progress on this instance",
-                          "tracking_guid": guid, "state": call.state.value}, 409)
+            return json_body(
+                {
+                    "error": "the call has already finished",
+                    "tracking_guid": guid,
+                    "outcome": outcome,
+                    "finished_at": iso(call.finished_at),
+                },
+                409,
+            )
+        return json_body(
+            {
+                "error": "the call is not in progress on this instance",
+                "tracking_guid": guid,
+                "state": call.state.value,
+            },
+            409,
+        )
 
     return blueprint

@@ -129,8 +129,9 @@ def finished_view(call: Call) -> dict[str, Any]:
         "plantype": call.get("plantype", ""),
         "outcome": call.get("outcome"),
         "agent1_id": call.get("agent1_id"),
-        "winner": None if winner is None else {"agent_id": winner["agent_id"],
-                                               "name": winner["name"]},
+        "winner": None
+        if winner is None
+        else {"agent_id": winner["agent_id"], "name": winner["name"]},
         "finished_at": call.get("finished_at"),
         "duration_s": call.get("waiting_s"),
         "tiers_tried": list(call.get("tiers_tried") or ()),
@@ -139,7 +140,11 @@ def finished_view(call: Call) -> dict[str, Any]:
 
 
 def board(
-    live: Sequence[Call], finished: Sequence[Call], *, ready: bool, now: float,
+    live: Sequence[Call],
+    finished: Sequence[Call],
+    *,
+    ready: bool,
+    now: float,
     finished_shown: int = FINISHED_SHOWN,
 ) -> dict[str, Any]:
     """The whole board: live calls oldest first, finished calls newest first."""
@@ -211,8 +216,10 @@ class LiveBoard:
         frame = self._frame
         if fresh or frame is None or at - frame.at >= self._max_age_s:
             payload = board(
-                self.source.live_snapshot(), self.source.recently_finished,
-                ready=self.source.ready, now=round(self._now(), 3),
+                self.source.live_snapshot(),
+                self.source.recently_finished,
+                ready=self.source.ready,
+                now=round(self._now(), 3),
                 finished_shown=self._finished_shown,
             )
             frame = self._frame = Frame(orjson.dumps(payload), change_key(payload), at)
@@ -261,8 +268,13 @@ async def event_stream(
             await trio.sleep(poll_s)
     finally:
         live.streams -= 1
-        logger.info("live.stream_closed", reason=reason, snapshots=sent, streams=live.streams,
-                    open_s=round(trio.current_time() - opened, 1))
+        logger.info(
+            "live.stream_closed",
+            reason=reason,
+            snapshots=sent,
+            streams=live.streams,
+            open_s=round(trio.current_time() - opened, 1),
+        )
 
 
 # --- the routes ---------------------------------------------------------------------------------
@@ -273,8 +285,13 @@ def _read_static(name: str) -> bytes:
 
 
 def create_live_blueprint(
-    source: LiveSource, token: str, *, max_streams: int = MAX_STREAMS,
-    poll_s: float = POLL_S, keepalive_s: float = KEEPALIVE_S, live: LiveBoard | None = None,
+    source: LiveSource,
+    token: str,
+    *,
+    max_streams: int = MAX_STREAMS,
+    poll_s: float = POLL_S,
+    keepalive_s: float = KEEPALIVE_S,
+    live: LiveBoard | None = None,
 ) -> Blueprint:
     """The page, its snapshot and its event stream (operator ``token``), over ``source``.
 
@@ -292,15 +309,19 @@ def create_live_blueprint(
 
     @blueprint.get(f"{LIVE_PATH}/snapshot")
     async def live_snapshot() -> ResponseReturnValue:
-        return Response(live.frame().data, mimetype="application/json",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            live.frame().data, mimetype="application/json", headers={"Cache-Control": "no-store"}
+        )
 
     @blueprint.get(f"{LIVE_PATH}/events")
     async def live_events() -> ResponseReturnValue:
         if live.full:
             logger.warning("live.stream_refused", streams=live.streams, limit=live.max_streams)
-            return ({"error": f"too many live page streams (at most {live.max_streams})"}, 503,
-                    {"Retry-After": "5"})
+            return (
+                {"error": f"too many live page streams (at most {live.max_streams})"},
+                503,
+                {"Retry-After": "5"},
+            )
         response = Response(
             event_stream(live, poll_s=poll_s, keepalive_s=keepalive_s),
             mimetype="text/event-stream",
@@ -323,7 +344,10 @@ def create_live_assets_blueprint() -> Blueprint:
         if found is None:
             return {"error": "not found"}, 404
         body, kind = found
-        return Response(body, content_type=kind,
-                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+        return Response(
+            body,
+            content_type=kind,
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
 
     return blueprint

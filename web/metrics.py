@@ -90,8 +90,9 @@ def create_metrics_blueprint(metrics: ServiceMetrics) -> Blueprint:
     async def observe(response: Response) -> Response:
         started = g.get(_STARTED)
         if started is not None:
-            metrics.http_handled(route_kind(request.endpoint), response.status_code,
-                                 time.perf_counter() - started)
+            metrics.http_handled(
+                route_kind(request.endpoint), response.status_code, time.perf_counter() - started
+            )
         return response
 
     @blueprint.get(METRICS_PATH)

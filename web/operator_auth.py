@@ -39,6 +39,9 @@ def require_operator_token(blueprint: Blueprint, token: str) -> None:
     async def check() -> ResponseReturnValue | None:
         if token_ok(token, presented_token()):
             return None
-        logger.warning("operator.unauthorized", path=request.path,
-                       reason="no operator token configured" if not token else "bad token")
+        logger.warning(
+            "operator.unauthorized",
+            path=request.path,
+            reason="no operator token configured" if not token else "bad token",
+        )
         return {"error": "operator token required"}, 401, {"WWW-Authenticate": "Bearer"}

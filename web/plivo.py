@@ -148,8 +148,12 @@ def create_plivo_blueprint(
                 signed = await read_form()
             except BodyError:
                 if carrier.verify_signatures:
-                    logger.warning("plivo.signature_rejected", method=request.method,
-                                   path=request.path, reason="unreadable form")
+                    logger.warning(
+                        "plivo.signature_rejected",
+                        method=request.method,
+                        path=request.path,
+                        reason="unreadable form",
+                    )
                     return None
                 raise
             fields = {key: values[0] for key, values in signed.items()}
@@ -161,8 +165,7 @@ def create_plivo_blueprint(
             )
             headers = {name: request.headers.get(name, "") for name in SIGNATURE_HEADERS}
             if not verify_v3(request.method, url, headers, signed, carrier.auth_token):
-                logger.warning("plivo.signature_rejected", method=request.method,
-                               path=request.path)
+                logger.warning("plivo.signature_rejected", method=request.method, path=request.path)
                 return None
         return _Incoming(query, fields)
 
@@ -178,9 +181,12 @@ def create_plivo_blueprint(
             try:
                 return await service.deliver(event), True
             except CallNotFound:
-                logger.info("plivo.event_unrouted", kind=type(event).__name__,
-                            tracking_guid=event.tracking_guid,
-                            call_uuid=getattr(event, "call_id", ""))
+                logger.info(
+                    "plivo.event_unrouted",
+                    kind=type(event).__name__,
+                    tracking_guid=event.tracking_guid,
+                    call_uuid=getattr(event, "call_id", ""),
+                )
                 return None, True
         return None, False
 
@@ -192,8 +198,9 @@ def create_plivo_blueprint(
             return forbidden()
         answer = parse_lead_answer(got.fields)
         if not answer.from_is_nanp:
-            logger.info("inbound.caller_id_not_nanp", caller_id=answer.from_number,
-                        call_uuid=answer.call_id)
+            logger.info(
+                "inbound.caller_id_not_nanp", caller_id=answer.from_number, call_uuid=answer.call_id
+            )
         result = service.accept_inbound(
             carrier_call_id=answer.call_id,
             from_number=answer.from_number,
@@ -205,9 +212,13 @@ def create_plivo_blueprint(
                     return xml(ivr_xml(result.tracking_guid, result.ivr, urls))
                 return xml(lead_hold_xml(result.tracking_guid, urls))
             case InboundRejected():
-                logger.warning("inbound.rejected", number=answer.to_number,
-                               caller_id=answer.from_number, reason=result.reason,
-                               call_uuid=answer.call_id)
+                logger.warning(
+                    "inbound.rejected",
+                    number=answer.to_number,
+                    caller_id=answer.from_number,
+                    reason=result.reason,
+                    call_uuid=answer.call_id,
+                )
                 return xml(unknown_number_xml())
 
     async def hold() -> ResponseReturnValue:
@@ -240,12 +251,14 @@ def create_plivo_blueprint(
             if decision is None:
                 logger.warning(
                     "plivo.decision_missing" if taken else "plivo.reply_timed_out",
-                    kind=type(event).__name__, tracking_guid=event.tracking_guid,
+                    kind=type(event).__name__,
+                    tracking_guid=event.tracking_guid,
                     leg_id=leg_id,
                 )
                 # an agent is released; a lead who answered the IVR waits in the room
-                decision = JoinRoom() if isinstance(event, IvrAnswered) else Release(
-                    UNAVAILABLE_TEXT)
+                decision = (
+                    JoinRoom() if isinstance(event, IvrAnswered) else Release(UNAVAILABLE_TEXT)
+                )
             return xml(render_decision(decision, event.tracking_guid, leg_id, urls))
 
         return view
@@ -259,8 +272,12 @@ def create_plivo_blueprint(
             if event is not None:
                 _, taken = await deliver(event, notify_timeout_s)
                 if not taken:
-                    logger.error("plivo.event_dropped", kind=type(event).__name__,
-                                 tracking_guid=event.tracking_guid, route=str(route))
+                    logger.error(
+                        "plivo.event_dropped",
+                        kind=type(event).__name__,
+                        tracking_guid=event.tracking_guid,
+                        route=str(route),
+                    )
                     return {"error": "busy, event not taken"}, 503
             return xml(empty)
 

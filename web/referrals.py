@@ -75,9 +75,7 @@ def _invalid(exc: ReferralRejected) -> ResponseReturnValue:
 
 
 def _iso_utc(epoch_s: float) -> str:
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def create_referrals_blueprint(
@@ -120,7 +118,9 @@ def create_referrals_blueprint(
             visitor = parse_visitor(fields)
         except ReferralRejected as exc:
             logger.warning(
-                "referral.rejected", campaign=name, problems=len(exc.problems),
+                "referral.rejected",
+                campaign=name,
+                problems=len(exc.problems),
                 fields=sorted({p.field for p in exc.problems}),
             )
             return _invalid(exc)
@@ -133,8 +133,7 @@ def create_referrals_blueprint(
             await recorder.record(ReferralAssigned(referral))
             await recorder.flush()
         except StoreError as exc:
-            logger.error("referral.store_failed", referral_id=referral.referral_id,
-                         error=str(exc))
+            logger.error("referral.store_failed", referral_id=referral.referral_id, error=str(exc))
             return {"error": "the referral could not be stored; try again"}, 503
         logger.info(
             "referral.assigned",

@@ -133,8 +133,9 @@ class Step2KeyCheck:
         campaign = self._settings.campaign_named(name)
         problem = step2_key_problem(campaign, given_api_key(header, fields))
         if problem is not None:
-            logger.warning("plan.unauthorized", tracking_guid=tracking_guid, campaign=name,
-                           reason=problem)
+            logger.warning(
+                "plan.unauthorized", tracking_guid=tracking_guid, campaign=name, reason=problem
+            )
         return problem
 
 

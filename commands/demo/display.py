@@ -30,16 +30,21 @@ def _number(value: float | None) -> str:
 
 def live_view(snap: Snapshot) -> RenderableType:
     """The batch now: one row per scenario, a bar, and the simulator's counters."""
-    table = Table(title="orchestrator demo: calls in progress", title_justify="left",
-                  box=box.SIMPLE_HEAVY)
+    table = Table(
+        title="orchestrator demo: calls in progress", title_justify="left", box=box.SIMPLE_HEAVY
+    )
     for name in ("scenario", "plan", "expected"):
         table.add_column(name)
     for name in ("placed", "routing", "finished", "ok", "wrong"):
         table.add_column(name, justify="right")
     for row in snap.rows:
         table.add_row(
-            row.scenario.name, row.scenario.mode, row.scenario.expected_label,
-            f"{row.placed}/{row.planned}", str(row.routing), str(row.finished),
+            row.scenario.name,
+            row.scenario.mode,
+            row.scenario.expected_label,
+            f"{row.placed}/{row.planned}",
+            str(row.routing),
+            str(row.finished),
             Text(str(row.as_expected), style="green" if row.as_expected else ""),
             Text(str(row.unexpected), style="bold red" if row.unexpected else ""),
         )
@@ -60,14 +65,21 @@ def outcome_table(stats: Sequence[OutcomeStat]) -> Table:
     table.add_column("mean time to connect", justify="right")
     table.add_column("legs per call", justify="right")
     for stat in stats:
-        table.add_row(stat.outcome, str(stat.calls), _seconds(stat.mean_time_to_connect_s),
-                      _number(stat.legs_per_call))
+        table.add_row(
+            stat.outcome,
+            str(stat.calls),
+            _seconds(stat.mean_time_to_connect_s),
+            _number(stat.legs_per_call),
+        )
     return table
 
 
 def scenario_table(stats: Sequence[ScenarioStat]) -> Table:
-    table = Table(title="By scenario: expected vs actual outcome (Agent1ID)",
-                  title_justify="left", box=box.SIMPLE_HEAVY)
+    table = Table(
+        title="By scenario: expected vs actual outcome (Agent1ID)",
+        title_justify="left",
+        box=box.SIMPLE_HEAVY,
+    )
     for name in ("scenario", "plan", "calls", "expected", "actual", "tiers", "legs", "ok"):
         table.add_column(name, justify="right" if name in ("calls", "legs") else "left")
     for stat in stats:
@@ -77,8 +89,12 @@ def scenario_table(stats: Sequence[ScenarioStat]) -> Table:
         )
         ok = stat.as_expected == stat.calls
         table.add_row(
-            s.name, s.mode, str(stat.calls), s.expected_label,
-            Text(actual, style="" if ok else "bold red"), stat.tiers_tried,
+            s.name,
+            s.mode,
+            str(stat.calls),
+            s.expected_label,
+            Text(actual, style="" if ok else "bold red"),
+            stat.tiers_tried,
             _number(stat.legs_per_call),
             Text(f"{stat.as_expected}/{stat.calls}", style="green" if ok else "bold red"),
         )
@@ -88,10 +104,20 @@ def scenario_table(stats: Sequence[ScenarioStat]) -> Table:
 def scenario_legend(stats: Sequence[ScenarioStat]) -> Group:
     """What each scenario does, and what the plan modes mean."""
     lines = [Text(f"  {stat.scenario.name}: {stat.scenario.description}") for stat in stats]
-    lines.append(Text("  outcome: connected→Agent1ID of the winner; voicemail posts Agent1ID 0, "
-                      "hung_up 999999", style="dim"))
-    lines.append(Text("  plan: sync = in the Step 1 response body; async = POSTed to "
-                      "/responsecollect.aspx; tiers: the tiers dialled", style="dim"))
+    lines.append(
+        Text(
+            "  outcome: connected→Agent1ID of the winner; voicemail posts Agent1ID 0, "
+            "hung_up 999999",
+            style="dim",
+        )
+    )
+    lines.append(
+        Text(
+            "  plan: sync = in the Step 1 response body; async = POSTed to "
+            "/responsecollect.aspx; tiers: the tiers dialled",
+            style="dim",
+        )
+    )
     return Group(*lines)
 
 
@@ -122,21 +148,32 @@ def print_summary(
     console.print(f"SQLite database: {db_path}")
     if log_warnings:
         top = ", ".join(f"{event} ×{n}" for event, n in log_warnings.most_common(6))
-        console.print(Text(f"Warnings/errors in the log: {sum(log_warnings.values())} "
-                           f"({top})", style="yellow"))
+        console.print(
+            Text(
+                f"Warnings/errors in the log: {sum(log_warnings.values())} ({top})", style="yellow"
+            )
+        )
     right = sum(1 for r in reports if not r.problems())
     if interrupted:
-        console.print(Text(
-            f"INTERRUPTED: {right}/{len(reports)} placed calls as expected ({elapsed_s:.1f} s)",
-            style="bold yellow",
-        ))
+        console.print(
+            Text(
+                f"INTERRUPTED: {right}/{len(reports)} placed calls as expected ({elapsed_s:.1f} s)",
+                style="bold yellow",
+            )
+        )
     elif problems:
-        console.print(Text(
-            f"FAILED: {right}/{len(reports)} calls as expected, {len(problems)} problems "
-            f"({elapsed_s:.1f} s)", style="bold red",
-        ))
+        console.print(
+            Text(
+                f"FAILED: {right}/{len(reports)} calls as expected, {len(problems)} problems "
+                f"({elapsed_s:.1f} s)",
+                style="bold red",
+            )
+        )
     else:
-        console.print(Text(
-            f"OK: {right}/{len(reports)} calls as expected, no live call left in the "
-            f"simulator ({elapsed_s:.1f} s)", style="bold green",
-        ))
+        console.print(
+            Text(
+                f"OK: {right}/{len(reports)} calls as expected, no live call left in the "
+                f"simulator ({elapsed_s:.1f} s)",
+                style="bold green",
+            )
+        )

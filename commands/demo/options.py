@@ -71,24 +71,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the demo's options to ``parser`` (and its long description)."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--calls", type=_calls, default=DEFAULT_CALLS, metavar="N",
-                        help=f"calls to place, scenarios round-robin (default: {DEFAULT_CALLS})")
-    parser.add_argument("--rate", type=_positive, default=DEFAULT_RATE, metavar="PER_S",
-                        help=f"calls placed per second (default: {DEFAULT_RATE:g})")
     parser.add_argument(
-        "--time-scale", type=_time_scale, default=DEFAULT_TIME_SCALE, metavar="X",
-        help="real seconds per simulated second in the carrier simulator; 0.05 runs the "
-             f"phones 20x faster, 1 is real time (default: {DEFAULT_TIME_SCALE:g})",
+        "--calls",
+        type=_calls,
+        default=DEFAULT_CALLS,
+        metavar="N",
+        help=f"calls to place, scenarios round-robin (default: {DEFAULT_CALLS})",
     )
-    parser.add_argument("--output", type=Path, default=Path(DEFAULT_OUTPUT), metavar="DIR",
-                        help="directory for orchestrator.log and orchestrator.db, created if "
-                             f"missing (default: {DEFAULT_OUTPUT})")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                        default="info", help="level of the JSON log file (default: info)")
+    parser.add_argument(
+        "--rate",
+        type=_positive,
+        default=DEFAULT_RATE,
+        metavar="PER_S",
+        help=f"calls placed per second (default: {DEFAULT_RATE:g})",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=_time_scale,
+        default=DEFAULT_TIME_SCALE,
+        metavar="X",
+        help="real seconds per simulated second in the carrier simulator; 0.05 runs the "
+        f"phones 20x faster, 1 is real time (default: {DEFAULT_TIME_SCALE:g})",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path(DEFAULT_OUTPUT),
+        metavar="DIR",
+        help="directory for orchestrator.log and orchestrator.db, created if "
+        f"missing (default: {DEFAULT_OUTPUT})",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="level of the JSON log file (default: info)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> DemoOptions:
     return DemoOptions(
-        calls=args.calls, rate=args.rate, time_scale=args.time_scale, output=args.output,
+        calls=args.calls,
+        rate=args.rate,
+        time_scale=args.time_scale,
+        output=args.output,
         log_level=args.log_level,
     )

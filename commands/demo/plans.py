@@ -46,7 +46,7 @@ def list_plan_fields(agents: Sequence[DemoAgent]) -> dict[str, str]:
 
 
 def no_agents_fields() -> dict[str, str]:
-    """"No agents" as the API doc words it: ``Agent1ID=0``, the rest of agent 1 empty."""
+    """ "No agents" as the API doc words it: ``Agent1ID=0``, the rest of agent 1 empty."""
     return {"Agent1ID": "0", "Agent1Group": "", "Agent1Phone": "", "Agent1Press1": ""}
 
 

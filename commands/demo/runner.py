@@ -130,18 +130,28 @@ def demo_settings(*, port: int, customer_url: str, db_path: Path, time_scale: fl
     return Settings(
         server=ServerSettings(bind=f"127.0.0.1:{port}", public_url=url, drain_s=DRAIN_S),
         store=StoreSettings(url=f"sqlite:///{db_path}"),
-        carrier=CarrierSettings(kind="simulator", auth_id=SIMULATOR_AUTH_ID,
-                                auth_token=SIMULATOR_AUTH_TOKEN, calls_per_second=CARRIER_CPS),
+        carrier=CarrierSettings(
+            kind="simulator",
+            auth_id=SIMULATOR_AUTH_ID,
+            auth_token=SIMULATOR_AUTH_TOKEN,
+            calls_per_second=CARRIER_CPS,
+        ),
         routing=RoutingSettings(
-            plan_timeout_s=PLAN_TIMEOUT_S, ring_timeout_s=RING_TIMEOUT_S,
-            accept_timeout_s=ACCEPT_TIMEOUT_S, voicemail_max_s=VOICEMAIL_MAX_S,
+            plan_timeout_s=PLAN_TIMEOUT_S,
+            ring_timeout_s=RING_TIMEOUT_S,
+            accept_timeout_s=ACCEPT_TIMEOUT_S,
+            voicemail_max_s=VOICEMAIL_MAX_S,
             initial_post_timeout_s=INITIAL_POST_TIMEOUT_S,
         ),
         simulator=SimulatorSettings(time_scale=time_scale, cps=0.0),
         campaigns=(
-            Campaign(CAMPAIGN_NAME, (CAMPAIGN_NUMBER,), PLANTYPE,
-                     f"{customer_url.rstrip('/')}/initial",
-                     f"{customer_url.rstrip('/')}/outcome"),
+            Campaign(
+                CAMPAIGN_NAME,
+                (CAMPAIGN_NUMBER,),
+                PLANTYPE,
+                f"{customer_url.rstrip('/')}/initial",
+                f"{customer_url.rstrip('/')}/outcome",
+            ),
         ),
     )
 
@@ -270,8 +280,9 @@ class _Batch:
     def all_finished(self) -> bool:
         """Every call placed and as many distinct Step 3 outcomes in (each call posts exactly
         one, retries re-post it): which call got which is checked afterwards."""
-        return (self.placed == len(self.planned)
-                and len(self.customer.outcomes()) >= len(self.planned))
+        return self.placed == len(self.planned) and len(self.customer.outcomes()) >= len(
+            self.planned
+        )
 
 
 async def run_demo(
@@ -300,8 +311,9 @@ async def run_demo(
     progress_console = progress_console or _console(stderr=True)
     started = trio.current_time()
     log_path, db_path = await trio.to_thread.run_sync(prepare_output, options.output)
-    batch = _Batch(schedule(options.calls, scenarios), SampleCustomer("", scenarios), started,
-                   scenarios)
+    batch = _Batch(
+        schedule(options.calls, scenarios), SampleCustomer("", scenarios), started, scenarios
+    )
     log_file = await trio.to_thread.run_sync(_open_log, log_path)
     try:
         # structlog only calls write() and flush() on its sink: a Tee serves as a BinaryIO
@@ -318,13 +330,17 @@ async def run_demo(
     for seen in customer.step3:
         posts.setdefault(seen.tracking_guid, []).append(seen.fields)
     reports = build_reports(
-        batch.planned[: batch.placed], guid_by_phone=batch.guid_by_phone(), posts=posts,
-        finished=parse_finished_lines(lines), stored=stored,
+        batch.planned[: batch.placed],
+        guid_by_phone=batch.guid_by_phone(),
+        posts=posts,
+        finished=parse_finished_lines(lines),
+        stored=stored,
     )
     problems = [
         f"call {r.sequence} ({r.scenario.name}, lead {r.lead_phone}, "
         f"{r.tracking_guid or 'no TrackingGUID'}): {problem}"
-        for r in reports for problem in r.problems()
+        for r in reports
+        for problem in r.problems()
     ]
     problems += customer.problems + batch.problems
     if batch.placed < len(batch.planned):
@@ -336,15 +352,27 @@ async def run_demo(
         )
         problems.append(f"{len(batch.live_calls)} call(s) still live in the simulator: {shown}")
     display.print_summary(
-        console, reports=reports, outcomes=outcome_stats(reports),
-        scenarios=scenario_stats(reports, batch.scenarios), problems=problems,
-        log_path=log_path, log_lines=len(lines), log_warnings=log_warnings(lines),
+        console,
+        reports=reports,
+        outcomes=outcome_stats(reports),
+        scenarios=scenario_stats(reports, batch.scenarios),
+        problems=problems,
+        log_path=log_path,
+        log_lines=len(lines),
+        log_warnings=log_warnings(lines),
         db_path=db_path,
-        elapsed_s=trio.current_time() - started, interrupted=batch.interrupted,
+        elapsed_s=trio.current_time() - started,
+        interrupted=batch.interrupted,
     )
-    return DemoResult(exit_status(interrupted=batch.interrupted, problems=problems),
-                      tuple(reports), tuple(problems), log_path, db_path,
-                      tuple(batch.live_calls), tuple(customer.step3))
+    return DemoResult(
+        exit_status(interrupted=batch.interrupted, problems=problems),
+        tuple(reports),
+        tuple(problems),
+        log_path,
+        db_path,
+        tuple(batch.live_calls),
+        tuple(customer.step3),
+    )
 
 
 async def _drive(
@@ -364,18 +392,26 @@ async def _drive(
 
     async with trio.open_nursery() as nursery:
         customer_url: str = await nursery.start(customer.serve, customer_stop)
-        settings = demo_settings(port=port, customer_url=customer_url, db_path=db_path,
-                                 time_scale=options.time_scale)
+        settings = demo_settings(
+            port=port, customer_url=customer_url, db_path=db_path, time_scale=options.time_scale
+        )
         try:
             handle: ServiceHandle = await nursery.start(service)
             assert handle.simulator is not None, "carrier.kind = simulator starts one"
             sim = handle.simulator.simulator
             for phone, script in agent_scripts(batch.scenarios).items():
                 sim.scripts.set(phone, script)
-            with Live(console=progress_console, auto_refresh=False,
-                      redirect_stdout=False, redirect_stderr=False) as live:
+            with Live(
+                console=progress_console,
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            ) as live:
                 await _place_and_watch(
-                    options, batch, sim, live,
+                    options,
+                    batch,
+                    sim,
+                    live,
                     lambda: not service_done.is_set() and handle.orchestrator.ready,
                 )
             if not service_done.is_set():
@@ -419,12 +455,21 @@ async def _place_and_watch(
         await nursery.start(place)
         while True:
             counts = sim.counts()
-            live.update(display.live_view(snapshot(
-                batch.planned, batch.placed, scenarios=batch.scenarios,
-                guid_by_phone=batch.guid_by_phone(), outcomes=batch.outcomes(),
-                elapsed_s=trio.current_time() - batch.started,
-                simulator_live=counts.get("live", 0), simulator_placed=counts.get("placed", 0),
-            )), refresh=True)
+            live.update(
+                display.live_view(
+                    snapshot(
+                        batch.planned,
+                        batch.placed,
+                        scenarios=batch.scenarios,
+                        guid_by_phone=batch.guid_by_phone(),
+                        outcomes=batch.outcomes(),
+                        elapsed_s=trio.current_time() - batch.started,
+                        simulator_live=counts.get("live", 0),
+                        simulator_placed=counts.get("placed", 0),
+                    )
+                ),
+                refresh=True,
+            )
             if batch.all_finished():
                 break
             if not service_up():

@@ -119,8 +119,12 @@ class SampleCustomer:
         referral_id = args.get("ReferralID", "0")
         scenario = scenario_for_phone(phone, self.scenarios)
         self.step1[guid] = Step1Seen(
-            guid, phone, referral_id, args.get("plantype", ""),
-            scenario.name if scenario else None, trio.current_time(),
+            guid,
+            phone,
+            referral_id,
+            args.get("plantype", ""),
+            scenario.name if scenario else None,
+            trio.current_time(),
         )
         if scenario is None:
             self.problems.append(f"Step 1 for an unknown lead {phone!r} ({guid})")

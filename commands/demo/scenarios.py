@@ -109,8 +109,18 @@ def outcome_label(kind: OutcomeKind | None, agent1_id: int | None) -> str:
 
 def _agents(code: int, *agents: DemoAgent) -> tuple[DemoAgent, ...]:
     return tuple(
-        DemoAgent(a.number, a.first, a.last, a.tier, a.row, a.script, a.override_ivr,
-                  a.show_real_id, a.five_min_apps, code)
+        DemoAgent(
+            a.number,
+            a.first,
+            a.last,
+            a.tier,
+            a.row,
+            a.script,
+            a.override_ivr,
+            a.show_real_id,
+            a.five_min_apps,
+            code,
+        )
         for a in agents
     )
 
@@ -119,8 +129,16 @@ _NEVER_ANSWERS = AgentScript(no_answer=True)
 
 _CONNECTED = _agents(
     1,
-    DemoAgent(1, "Anthony", "Smith", 1, 1, AgentScript(answer_after_s=2.0, press="1"),
-              show_real_id=True, five_min_apps=True),
+    DemoAgent(
+        1,
+        "Anthony",
+        "Smith",
+        1,
+        1,
+        AgentScript(answer_after_s=2.0, press="1"),
+        show_real_id=True,
+        five_min_apps=True,
+    ),
     # slow to pick up and never presses 1: ringing (or whispered to) when Anthony accepts,
     # so her leg is ended at once; the winner never depends on webhook latency
     DemoAgent(2, "Erin", "Jones", 1, 2, AgentScript(answer_after_s=12.0, press=None)),
@@ -130,8 +148,9 @@ _ESCALATION = _agents(
     DemoAgent(1, "Carl", "Reyes", 1, 1, _NEVER_ANSWERS),
     DemoAgent(2, "Dana", "Webb", 1, 2, AgentScript(busy=True)),
     # tiers need not be consecutive (API doc): tier 3 comes right after tier 1
-    DemoAgent(3, "Eve", "Moreno", 3, 1, AgentScript(answer_after_s=2.0, press=None),
-              override_ivr=True),
+    DemoAgent(
+        3, "Eve", "Moreno", 3, 1, AgentScript(answer_after_s=2.0, press=None), override_ivr=True
+    ),
 )
 _DECLINE = _agents(
     3,
@@ -152,36 +171,67 @@ _LEAD_HANGUP = _agents(
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        1, "connected", "tier 1 rings; the agent who presses 1 is connected, the other leg ends",
-        _CONNECTED, LeadScript(talk_s=LEAD_TALK_S), True,
-        OutcomeKind.CONNECTED, _CONNECTED[0].agent_id,
+        1,
+        "connected",
+        "tier 1 rings; the agent who presses 1 is connected, the other leg ends",
+        _CONNECTED,
+        LeadScript(talk_s=LEAD_TALK_S),
+        True,
+        OutcomeKind.CONNECTED,
+        _CONNECTED[0].agent_id,
     ),
     Scenario(
-        2, "escalation", "tier 1 rings out / busy; tier 3 answers (no press 1 needed)",
-        _ESCALATION, LeadScript(talk_s=LEAD_TALK_S), False,
-        OutcomeKind.CONNECTED, _ESCALATION[2].agent_id,
+        2,
+        "escalation",
+        "tier 1 rings out / busy; tier 3 answers (no press 1 needed)",
+        _ESCALATION,
+        LeadScript(talk_s=LEAD_TALK_S),
+        False,
+        OutcomeKind.CONNECTED,
+        _ESCALATION[2].agent_id,
     ),
     Scenario(
-        3, "decline", "an agent presses 2 to decline; another presses 1",
-        _DECLINE, LeadScript(talk_s=LEAD_TALK_S), True,
-        OutcomeKind.CONNECTED, _DECLINE[1].agent_id,
+        3,
+        "decline",
+        "an agent presses 2 to decline; another presses 1",
+        _DECLINE,
+        LeadScript(talk_s=LEAD_TALK_S),
+        True,
+        OutcomeKind.CONNECTED,
+        _DECLINE[1].agent_id,
     ),
     Scenario(
-        4, "voicemail", "nobody accepts in any tier; the lead leaves a message",
-        _VOICEMAIL, LeadScript(message_s=MESSAGE_S, hangup_after_message=True), False,
-        OutcomeKind.VOICEMAIL, NOT_TRANSFERRED_AGENT_ID,
+        4,
+        "voicemail",
+        "nobody accepts in any tier; the lead leaves a message",
+        _VOICEMAIL,
+        LeadScript(message_s=MESSAGE_S, hangup_after_message=True),
+        False,
+        OutcomeKind.VOICEMAIL,
+        NOT_TRANSFERRED_AGENT_ID,
     ),
     Scenario(
-        5, "lead-hangup", "the lead hangs up while the agents' phones ring",
-        _LEAD_HANGUP, LeadScript(hangup_after_s=8.0), False,
-        OutcomeKind.HUNG_UP, HANGUP_AGENT_ID,
+        5,
+        "lead-hangup",
+        "the lead hangs up while the agents' phones ring",
+        _LEAD_HANGUP,
+        LeadScript(hangup_after_s=8.0),
+        False,
+        OutcomeKind.HUNG_UP,
+        HANGUP_AGENT_ID,
     ),
     Scenario(
-        6, "no-agents", 'the plan says "no agents"; straight to voicemail',
-        (), LeadScript(message_s=MESSAGE_S, hangup_after_message=True), True,
-        OutcomeKind.VOICEMAIL, NOT_TRANSFERRED_AGENT_ID,
+        6,
+        "no-agents",
+        'the plan says "no agents"; straight to voicemail',
+        (),
+        LeadScript(message_s=MESSAGE_S, hangup_after_message=True),
+        True,
+        OutcomeKind.VOICEMAIL,
+        NOT_TRANSFERRED_AGENT_ID,
     ),
 )
+
 
 def lead_phone(scenario: Scenario, sequence: int) -> str:
     """The 10-digit number lead ``sequence`` of ``scenario`` calls from."""

@@ -20,8 +20,15 @@ from commands.tail.style import Palette
 
 EVENT_WIDTH = 23
 SHORT_ID = 8
-_LEVEL_LABELS = {"debug": "debug", "info": "info", "warning": "warn", "warn": "warn",
-                 "error": "error", "exception": "error", "critical": "crit"}
+_LEVEL_LABELS = {
+    "debug": "debug",
+    "info": "info",
+    "warning": "warn",
+    "warn": "warn",
+    "error": "error",
+    "exception": "error",
+    "critical": "crit",
+}
 _CALL_COLOURS = tuple(f"\x1b[{c}m" for c in (36, 33, 35, 32, 94, 96, 93, 95))
 _CACHE_LIMIT = 10_000
 LEG_WIDTH = 18
@@ -47,9 +54,13 @@ def format_value(value: object, *, wide: bool = False) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, list) and value and all(
-        isinstance(v, int) or (isinstance(v, str) and v and " " not in v and "," not in v)
-        for v in value
+    if (
+        isinstance(value, list)
+        and value
+        and all(
+            isinstance(v, int) or (isinstance(v, str) and v and " " not in v and "," not in v)
+            for v in value
+        )
     ):
         return ",".join(str(v) for v in value)
     return orjson.dumps(value, default=str).decode()
@@ -95,8 +106,7 @@ class ColumnFormatter:
                     continue  # conference rooms are named after the call: already shown
                 if not value or " " in value or '"' in value:
                     shown = orjson.dumps(value).decode()
-                elif (not wide and len(value) == 36 and value[8] == "-"
-                      and value[23] == "-"):
+                elif not wide and len(value) == 36 and value[8] == "-" and value[23] == "-":
                     shown = value[:SHORT_ID]
                 else:
                     shown = value
@@ -117,9 +127,12 @@ class ColumnFormatter:
             p = self._palette
             label = _LEVEL_LABELS.get(level, level or "-")
             shown = event or "(no event)"
-            head = (p.paint(label.ljust(5), p.level(_normal_level(level))) + " "
-                    + p.paint(shown, p.event(shown, _normal_level(level)))
-                    + " " * max(EVENT_WIDTH - len(shown), 0))
+            head = (
+                p.paint(label.ljust(5), p.level(_normal_level(level)))
+                + " "
+                + p.paint(shown, p.event(shown, _normal_level(level)))
+                + " " * max(EVENT_WIDTH - len(shown), 0)
+            )
             self._heads[(event, level)] = head
         return head
 

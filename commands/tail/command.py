@@ -68,34 +68,82 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``tail``'s options (and its long description) to ``parser``."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("file", nargs="?", metavar="FILE",
-                        help="a log file to read once (default: standard input)")
-    parser.add_argument("-f", "--follow", metavar="FILE",
-                        help="follow FILE as it grows, through truncation and rotation")
-    parser.add_argument("-n", "--lines", type=_lines, default=None,
-                        dest="last", metavar="N",
-                        help="with --follow: start with the last N lines, or 'all' "
-                             f"(default: {DEFAULT_FOLLOW_LINES}; with --timeline: all)")
-    parser.add_argument("--call", action="append", default=[], metavar="GUID",
-                        help="only this call: a TrackingGUID or carrier CallUUID prefix")
-    parser.add_argument("--campaign", action="append", default=[], metavar="NAME",
-                        help="only this campaign")
-    parser.add_argument("--agent", action="append", default=[], metavar="ID",
-                        help="only lines about this agent id (legs, tier lists, winners)")
-    parser.add_argument("--event", action="append", default=[], metavar="GLOB",
-                        help="only events matching GLOB, e.g. 'leg.*' or 'call.finished'")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="drop events matching GLOB, e.g. 'sim.*'")
-    parser.add_argument("--level", choices=LEVEL_NAMES, metavar="LEVEL",
-                        help=f"minimum level: {', '.join(LEVEL_NAMES)}")
-    parser.add_argument("--timeline", metavar="GUID",
-                        help="print one call's story (TrackingGUID or a prefix of it)")
-    parser.add_argument("--carrier", action="store_true", dest="with_carrier",
-                        help="with --timeline: include the carrier's own lines for the call")
-    parser.add_argument("--color", choices=COLOR_MODES, default="auto",
-                        help="colour: auto (on a terminal, unless NO_COLOR), always, never")
-    parser.add_argument("--wide", action="store_true",
-                        help="show whole ids (GUIDs, leg ids, UUID values) instead of 8 chars")
+    parser.add_argument(
+        "file", nargs="?", metavar="FILE", help="a log file to read once (default: standard input)"
+    )
+    parser.add_argument(
+        "-f",
+        "--follow",
+        metavar="FILE",
+        help="follow FILE as it grows, through truncation and rotation",
+    )
+    parser.add_argument(
+        "-n",
+        "--lines",
+        type=_lines,
+        default=None,
+        dest="last",
+        metavar="N",
+        help="with --follow: start with the last N lines, or 'all' "
+        f"(default: {DEFAULT_FOLLOW_LINES}; with --timeline: all)",
+    )
+    parser.add_argument(
+        "--call",
+        action="append",
+        default=[],
+        metavar="GUID",
+        help="only this call: a TrackingGUID or carrier CallUUID prefix",
+    )
+    parser.add_argument(
+        "--campaign", action="append", default=[], metavar="NAME", help="only this campaign"
+    )
+    parser.add_argument(
+        "--agent",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only lines about this agent id (legs, tier lists, winners)",
+    )
+    parser.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only events matching GLOB, e.g. 'leg.*' or 'call.finished'",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="drop events matching GLOB, e.g. 'sim.*'",
+    )
+    parser.add_argument(
+        "--level",
+        choices=LEVEL_NAMES,
+        metavar="LEVEL",
+        help=f"minimum level: {', '.join(LEVEL_NAMES)}",
+    )
+    parser.add_argument(
+        "--timeline", metavar="GUID", help="print one call's story (TrackingGUID or a prefix of it)"
+    )
+    parser.add_argument(
+        "--carrier",
+        action="store_true",
+        dest="with_carrier",
+        help="with --timeline: include the carrier's own lines for the call",
+    )
+    parser.add_argument(
+        "--color",
+        choices=COLOR_MODES,
+        default="auto",
+        help="colour: auto (on a terminal, unless NO_COLOR), always, never",
+    )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="show whole ids (GUIDs, leg ids, UUID values) instead of 8 chars",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> TailOptions:
@@ -106,10 +154,19 @@ def options_from_args(args: argparse.Namespace) -> TailOptions:
     elif last == ALL_LINES:
         last = None
     return TailOptions(
-        file=args.file, follow=args.follow, last=last, calls=tuple(args.call),
-        campaigns=tuple(args.campaign), agents=tuple(args.agent), events=tuple(args.event),
-        exclude=tuple(args.exclude), level=args.level, timeline=args.timeline,
-        with_carrier=args.with_carrier, color=args.color, wide=args.wide,
+        file=args.file,
+        follow=args.follow,
+        last=last,
+        calls=tuple(args.call),
+        campaigns=tuple(args.campaign),
+        agents=tuple(args.agent),
+        events=tuple(args.event),
+        exclude=tuple(args.exclude),
+        level=args.level,
+        timeline=args.timeline,
+        with_carrier=args.with_carrier,
+        color=args.color,
+        wide=args.wide,
     )
 
 

@@ -66,8 +66,9 @@ class LineFilter:
     def _event_ok(self, event: str) -> bool:
         verdict = self._verdicts.get(event)
         if verdict is None:
-            verdict = ((self._include is None or self._include.fullmatch(event) is not None)
-                       and (self._exclude is None or self._exclude.fullmatch(event) is None))
+            verdict = (self._include is None or self._include.fullmatch(event) is not None) and (
+                self._exclude is None or self._exclude.fullmatch(event) is None
+            )
             self._verdicts[event] = verdict
         return verdict
 

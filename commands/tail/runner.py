@@ -39,7 +39,9 @@ def build_view(options: TailOptions, *, is_tty: bool, no_color: bool) -> View:
     palette = choose_palette(options.color, is_tty=is_tty, no_color=no_color)
     line_filter = LineFilter(
         calls=() if options.timeline else options.calls,
-        campaigns=options.campaigns, agents=options.agents, events=options.events,
+        campaigns=options.campaigns,
+        agents=options.agents,
+        events=options.events,
         exclude_events=options.exclude,
         min_rank=LEVEL_RANKS[options.level] if options.level else 0,
     )
@@ -83,8 +85,11 @@ def tail(
         print(f"{PROG}: give FILE or --follow FILE, not both", file=stderr)
         return EXIT_USAGE
     if not options.follow and options.file in (None, "-") and _isatty(stdin):
-        print(f"{PROG}: reading log lines from a terminal; pipe them in, or give FILE or "
-              "--follow FILE", file=stderr)
+        print(
+            f"{PROG}: reading log lines from a terminal; pipe them in, or give FILE or "
+            "--follow FILE",
+            file=stderr,
+        )
         return EXIT_USAGE
     view = build_view(options, is_tty=_isatty(stdout), no_color=bool(environ.get("NO_COLOR")))
     try:
@@ -102,8 +107,10 @@ def tail(
         except BrokenPipeError:
             return _reader_gone(stdout)
     if isinstance(view, TimelineView) and view.timeline.lines == 0:
-        print(f"{PROG}: no line of a call whose TrackingGUID starts with "
-              f"{options.timeline!r}", file=stderr)
+        print(
+            f"{PROG}: no line of a call whose TrackingGUID starts with {options.timeline!r}",
+            file=stderr,
+        )
         return EXIT_NOT_FOUND
     return EXIT_OK
 

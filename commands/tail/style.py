@@ -65,8 +65,12 @@ class Palette:
 
 PLAIN = Palette()
 ANSI = Palette(
-    reset=RESET, dim=_sgr(2), bold=_sgr(1), key=_sgr(2),
-    families=_FAMILY_COLOURS, levels=_LEVEL_COLOURS,
+    reset=RESET,
+    dim=_sgr(2),
+    bold=_sgr(1),
+    key=_sgr(2),
+    families=_FAMILY_COLOURS,
+    levels=_LEVEL_COLOURS,
 )
 
 

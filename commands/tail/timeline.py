@@ -47,8 +47,10 @@ def _agent(data: _Data) -> str:
 def _call_started(d: _Data) -> str:
     referral = d.get("referral_id")
     extra = f", referral {referral}" if referral not in (None, 0, "0", "") else ""
-    return (f"call started: lead {_v(d, 'lead_phone')} dialled {_v(d, 'dialled')} "
-            f"(plan type {_v(d, 'plantype')}{extra})")
+    return (
+        f"call started: lead {_v(d, 'lead_phone')} dialled {_v(d, 'dialled')} "
+        f"(plan type {_v(d, 'plantype')}{extra})"
+    )
 
 
 def _step1_sent(d: _Data) -> str:
@@ -74,8 +76,10 @@ def _call_finished(d: _Data) -> str:
     text = f"OUTCOME {_v(d, 'outcome')}: Agent1ID {_v(d, 'agent1_id')}"
     if link:
         text += f", MessageLink {link}"
-    text += (f"; {_v(d, 'legs')} leg(s), tiers tried {_v(d, 'tiers_tried')}, "
-             f"{_v(d, 'duration_s')}s in all")
+    text += (
+        f"; {_v(d, 'legs')} leg(s), tiers tried {_v(d, 'tiers_tried')}, "
+        f"{_v(d, 'duration_s')}s in all"
+    )
     if d.get("time_to_connect_s") is not None:
         text += f", connected after {_v(d, 'time_to_connect_s')}s"
     return text
@@ -87,22 +91,26 @@ _NARRATIVES: dict[str, Callable[[_Data], str]] = {
     "step1.failed": lambda d: f"Step 1 failed: {_v(d, 'reason')}",
     "step1.plan_rejected": lambda d: f"Step 1 reply held a bad plan: {_v(d, 'problems')}",
     "plan.synchronous": lambda d: "plan came back in the Step 1 reply",
-    "plan.accepted": lambda d: (f"Step 2 plan accepted: {_v(d, 'agents')} agent(s) in "
-                                f"tier(s) {_v(d, 'tiers')}"),
-    "plan.received": lambda d: (f"plan received: {_v(d, 'agents')} agent(s) in "
-                                f"tier(s) {_v(d, 'tiers')}"),
+    "plan.accepted": lambda d: (
+        f"Step 2 plan accepted: {_v(d, 'agents')} agent(s) in tier(s) {_v(d, 'tiers')}"
+    ),
+    "plan.received": lambda d: (
+        f"plan received: {_v(d, 'agents')} agent(s) in tier(s) {_v(d, 'tiers')}"
+    ),
     "plan.rejected": lambda d: f"Step 2 plan rejected: {_v(d, 'reason', _v(d, 'fields'))}",
     "plan.conflicted": lambda d: f"Step 2 plan refused (conflict): {_v(d, 'reason')}",
     "ivr.asked": lambda d: f"IVR question asked (keys {_v(d, 'keys')})",
-    "ivr.answered": lambda d: (f"lead pressed {_v(d, 'key')} at the IVR "
-                               f"(plan type {_v(d, 'plantype')})"),
+    "ivr.answered": lambda d: (
+        f"lead pressed {_v(d, 'key')} at the IVR (plan type {_v(d, 'plantype')})"
+    ),
     "ivr.timed_out": lambda d: f"IVR: no answer after {_v(d, 'after_s')}s",
     "call.redirected": lambda d: f"call redirected to {_v(d, 'to')}",
     "tier.started": lambda d: f"tier {_v(d, 'tier')}: dialling agents {_v(d, 'agents')}",
     "tier.exhausted": lambda d: f"tier {_v(d, 'tier')} exhausted: nobody accepted",
     "tier.timed_out": lambda d: f"tier {_v(d, 'tier')} timed out after {_v(d, 'after_s')}s",
-    "leg.originated": lambda d: (f"{_agent(d)}: dialling {_v(d, 'phone')} "
-                                 f"(caller id {_v(d, 'caller_id')})"),
+    "leg.originated": lambda d: (
+        f"{_agent(d)}: dialling {_v(d, 'phone')} (caller id {_v(d, 'caller_id')})"
+    ),
     "leg.failed": lambda d: f"{_agent(d)}: could not be dialled: {_v(d, 'error')}",
     "leg.ringing": lambda d: f"{_agent(d)}: ringing",
     "leg.answered": _leg_answered,
@@ -110,26 +118,35 @@ _NARRATIVES: dict[str, Callable[[_Data], str]] = {
     "leg.declined": _leg_declined,
     "leg.answered_late": lambda d: f"{_agent(d)}: answered after the call was taken",
     "leg.accepted_late": lambda d: f"{_agent(d)}: accepted after the call was taken",
-    "leg.ended": lambda d: (f"{_agent(d)}: leg ended: {_v(d, 'result')} "
-                            f"after {_v(d, 'duration_s')}s"),
-    "call.connected": lambda d: (f"CONNECTED: lead bridged to agent {_v(d, 'agent_id')} "
-                                 f"(tier {_v(d, 'tier')}) after waiting {_v(d, 'wait_s')}s"),
+    "leg.ended": lambda d: (
+        f"{_agent(d)}: leg ended: {_v(d, 'result')} after {_v(d, 'duration_s')}s"
+    ),
+    "call.connected": lambda d: (
+        f"CONNECTED: lead bridged to agent {_v(d, 'agent_id')} "
+        f"(tier {_v(d, 'tier')}) after waiting {_v(d, 'wait_s')}s"
+    ),
     "call.recording_ready": lambda d: f"recording ready: {_v(d, 'url')}",
     "call.voicemail": lambda d: f"lead sent to voicemail ({_v(d, 'reason')})",
-    "call.voicemail_recorded": lambda d: (f"voicemail recorded ({_v(d, 'duration_s')}s): "
-                                          f"{_v(d, 'url')}"),
+    "call.voicemail_recorded": lambda d: (
+        f"voicemail recorded ({_v(d, 'duration_s')}s): {_v(d, 'url')}"
+    ),
     "call.voicemail_failed": lambda d: f"voicemail failed: {_v(d, 'error')}",
     "call.lead_hung_up": lambda d: "lead hung up",
-    "call.ended_by_operator": lambda d: (f"ended by an operator ({_v(d, 'reason')}) "
-                                         f"while {_v(d, 'state')}"),
+    "call.ended_by_operator": lambda d: (
+        f"ended by an operator ({_v(d, 'reason')}) while {_v(d, 'state')}"
+    ),
     "call.aborted": lambda d: f"call aborted while {_v(d, 'state')}",
     "call.finished": _call_finished,
-    "outcome.delivered": lambda d: (f"Step 3 outcome delivered to the customer: HTTP "
-                                    f"{_v(d, 'status')} (attempt {_v(d, 'attempt')})"),
-    "outcome.attempt_failed": lambda d: (f"Step 3 delivery attempt {_v(d, 'attempt')} failed: "
-                                         f"{_v(d, 'error')}"),
-    "outcome.dead": lambda d: (f"Step 3 delivery given up after {_v(d, 'attempts')} "
-                               f"attempts: {_v(d, 'error')}"),
+    "outcome.delivered": lambda d: (
+        f"Step 3 outcome delivered to the customer: HTTP "
+        f"{_v(d, 'status')} (attempt {_v(d, 'attempt')})"
+    ),
+    "outcome.attempt_failed": lambda d: (
+        f"Step 3 delivery attempt {_v(d, 'attempt')} failed: {_v(d, 'error')}"
+    ),
+    "outcome.dead": lambda d: (
+        f"Step 3 delivery given up after {_v(d, 'attempts')} attempts: {_v(d, 'error')}"
+    ),
 }
 _MILESTONES = frozenset({"call.connected", "call.finished", "leg.accepted"})
 
@@ -140,8 +157,9 @@ def narrate(entry: Entry) -> str:
     if story is not None:
         return story(entry.data)
     fields = " ".join(
-        f"{k}={format_value(v)}" for k, v in entry.data.items() if v is not None
-        and k not in _HIDDEN and not (k == "room" and v == entry.guid)
+        f"{k}={format_value(v)}"
+        for k, v in entry.data.items()
+        if v is not None and k not in _HIDDEN and not (k == "room" and v == entry.guid)
     )
     return f"{entry.event or '(no event)'} {fields}".rstrip()
 
@@ -221,12 +239,18 @@ class Timeline:
         """Closing remarks: a call without its ``call.finished`` yet, an ambiguous prefix."""
         notes = []
         if self.lines and not self.finished:
-            notes.append("(no call.finished line yet: the call is still live, or the log "
-                         "ends early)")
+            notes.append(
+                "(no call.finished line yet: the call is still live, or the log ends early)"
+            )
         if self.others:
             shown = ", ".join(self.others[:_OTHERS_SHOWN])
-            more = f" and {len(self.others) - _OTHERS_SHOWN} more" if (
-                len(self.others) > _OTHERS_SHOWN) else ""
-            notes.append(f"(the prefix {self.prefix!r} also matches {shown}{more}: "
-                         "give more of the TrackingGUID)")
+            more = (
+                f" and {len(self.others) - _OTHERS_SHOWN} more"
+                if (len(self.others) > _OTHERS_SHOWN)
+                else ""
+            )
+            notes.append(
+                f"(the prefix {self.prefix!r} also matches {shown}{more}: "
+                "give more of the TrackingGUID)"
+            )
         return notes

@@ -252,8 +252,9 @@ class FakeCarrier:
             if message_s is not None:
                 await trio.sleep(message_s)
                 url = f"{self.recording_base}vm-{lead.call_id}.mp3"
-                await self._send(VoicemailRecorded(lead.tracking_guid, url, f"vm-{lead.call_id}",
-                                                   message_s))
+                await self._send(
+                    VoicemailRecorded(lead.tracking_guid, url, f"vm-{lead.call_id}", message_s)
+                )
             self._lead_leaves(lead)
 
     def _lead_leaves(self, lead: FakeLead) -> None:
@@ -274,8 +275,14 @@ class FakeCarrier:
             leg.scope.cancel()
         self._note(f"ended_{cause.value}", leg.request.to, leg.request.leg_id)
         self._post(
-            LegEnded(leg.request.tracking_guid, leg.request.leg_id, cause, leg.call_id,
-                     leg.request_id, answered=leg.answered)
+            LegEnded(
+                leg.request.tracking_guid,
+                leg.request.leg_id,
+                cause,
+                leg.call_id,
+                leg.request_id,
+                answered=leg.answered,
+            )
         )
         if leg.connected:
             self._conference_ends(leg)

@@ -86,8 +86,10 @@ def observe_service(service: ObservedService) -> ServiceMetrics:
     metrics = observed_metrics(service)
     activate(metrics)
     if not logs_observed():
-        logger.warning("metrics.logs_not_observed",
-                       hint="configure_logging() was not called: call metrics stay at 0")
+        logger.warning(
+            "metrics.logs_not_observed",
+            hint="configure_logging() was not called: call metrics stay at 0",
+        )
     return metrics
 
 

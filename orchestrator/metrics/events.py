@@ -46,7 +46,10 @@ class MetricsSink(Protocol):
     def call_started(self, campaign: str) -> None: ...
 
     def call_finished(
-        self, campaign: str, outcome: str, duration_s: float | None,
+        self,
+        campaign: str,
+        outcome: str,
+        duration_s: float | None,
         time_to_connect_s: float | None,
     ) -> None: ...
 
@@ -98,8 +101,10 @@ def _call_started(sink: MetricsSink, event: Mapping[str, Any]) -> None:
 
 def _call_finished(sink: MetricsSink, event: Mapping[str, Any]) -> None:
     sink.call_finished(
-        _label(event, "campaign"), _label(event, "outcome"),
-        _seconds(event.get("duration_s")), _seconds(event.get("time_to_connect_s")),
+        _label(event, "campaign"),
+        _label(event, "outcome"),
+        _seconds(event.get("duration_s")),
+        _seconds(event.get("time_to_connect_s")),
     )
 
 
@@ -170,7 +175,9 @@ def observe_metrics(
 
 
 _LEVEL_METHODS = (
-    ("debug", logging.DEBUG), ("info", logging.INFO), ("warning", logging.WARNING),
+    ("debug", logging.DEBUG),
+    ("info", logging.INFO),
+    ("warning", logging.WARNING),
     ("error", logging.ERROR),
 )
 _ALIASES = {"info": ("msg",), "warning": ("warn",)}
@@ -199,5 +206,4 @@ def filtering_logger(min_level: int) -> type[FilteringBoundLogger]:
                 overrides[alias] = overrides[name]
     if not overrides:
         return base
-    return cast("type[FilteringBoundLogger]",
-                type(f"Observing{base.__name__}", (base,), overrides))
+    return cast("type[FilteringBoundLogger]", type(f"Observing{base.__name__}", (base,), overrides))

@@ -58,44 +58,74 @@ class ServiceMetrics:
         self.live: LiveCollector | None = None
         r = self.registry
         self.calls_started = Counter(
-            f"{PREFIX}_calls_started", "Inbound lead calls taken in (call.started).",
-            ["campaign"], registry=r)
+            f"{PREFIX}_calls_started",
+            "Inbound lead calls taken in (call.started).",
+            ["campaign"],
+            registry=r,
+        )
         self.calls_finished = Counter(
-            f"{PREFIX}_calls_finished", "Calls finished, by outcome (call.finished).",
-            ["campaign", "outcome"], registry=r)
+            f"{PREFIX}_calls_finished",
+            "Calls finished, by outcome (call.finished).",
+            ["campaign", "outcome"],
+            registry=r,
+        )
         self.legs_ended = Counter(
-            f"{PREFIX}_legs_ended", "Agent legs ended, by result (leg.ended).",
-            ["campaign", "result"], registry=r)
+            f"{PREFIX}_legs_ended",
+            "Agent legs ended, by result (leg.ended).",
+            ["campaign", "result"],
+            registry=r,
+        )
         self.time_to_connect = Histogram(
             f"{PREFIX}_time_to_connect_seconds",
             "From call start to an agent accepting, for connected calls.",
-            ["campaign"], buckets=CONNECT_BUCKETS, registry=r)
+            ["campaign"],
+            buckets=CONNECT_BUCKETS,
+            registry=r,
+        )
         self.call_duration = Histogram(
-            f"{PREFIX}_call_duration_seconds", "From call start to its outcome.",
-            ["campaign", "outcome"], buckets=DURATION_BUCKETS, registry=r)
+            f"{PREFIX}_call_duration_seconds",
+            "From call start to its outcome.",
+            ["campaign", "outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
         self.step1_latency = Histogram(
             f"{PREFIX}_step1_duration_seconds",
             "Customer Step 1 request latency; result=failed: error, non-2xx or timeout.",
-            ["campaign", "result"], buckets=STEP1_BUCKETS, registry=r)
+            ["campaign", "result"],
+            buckets=STEP1_BUCKETS,
+            registry=r,
+        )
         self.outcome_posts = Counter(
             f"{PREFIX}_outcome_posts",
             "Step 3 delivery attempts to customers (the outbox), by result.",
-            ["result"], registry=r)
+            ["result"],
+            registry=r,
+        )
         self.outcomes_dead = Counter(
             f"{PREFIX}_outcomes_dead",
             "Step 3 posts given up after outbox.give_up_after_s (row kept, marked dead).",
-            registry=r)
+            registry=r,
+        )
         self.http_latency = Histogram(
             f"{PREFIX}_http_request_duration_seconds",
             "Time to handle an HTTP request (webhooks, Step 2, ...), by route kind.",
-            ["kind"], buckets=HTTP_BUCKETS, registry=r)
+            ["kind"],
+            buckets=HTTP_BUCKETS,
+            registry=r,
+        )
         self.http_responses = Counter(
-            f"{PREFIX}_http_responses", "HTTP responses by route kind and status class.",
-            ["kind", "status"], registry=r)
+            f"{PREFIX}_http_responses",
+            "HTTP responses by route kind and status class.",
+            ["kind", "status"],
+            registry=r,
+        )
         self.handler_errors = Counter(
             f"{PREFIX}_metrics_handler_errors",
             "Log events the metrics processor failed to count (a bug; should stay 0).",
-            ["event"], registry=r)
+            ["event"],
+            registry=r,
+        )
         ProcessCollector(registry=r)
         for campaign in campaigns:
             self._prepare(campaign)
@@ -123,7 +153,10 @@ class ServiceMetrics:
         _child(self._counters, self.calls_started, campaign).inc()
 
     def call_finished(
-        self, campaign: str, outcome: str, duration_s: float | None,
+        self,
+        campaign: str,
+        outcome: str,
+        duration_s: float | None,
         time_to_connect_s: float | None,
     ) -> None:
         _child(self._counters, self.calls_finished, campaign, outcome).inc()
@@ -137,8 +170,7 @@ class ServiceMetrics:
 
     def step1_done(self, campaign: str, ok: bool, latency_s: float | None) -> None:
         if latency_s is not None:
-            child = _child(self._histograms, self.step1_latency, campaign,
-                           "ok" if ok else "failed")
+            child = _child(self._histograms, self.step1_latency, campaign, "ok" if ok else "failed")
             child.observe(latency_s)
 
     def outcome_posted(self, delivered: bool) -> None:
@@ -160,9 +192,7 @@ class ServiceMetrics:
 _Family = TypeVar("_Family", Counter, Histogram)
 
 
-def _child(
-    cache: dict[tuple[object, ...], _Family], family: _Family, *labels: str
-) -> _Family:
+def _child(cache: dict[tuple[object, ...], _Family], family: _Family, *labels: str) -> _Family:
     """``family.labels(*labels)``, cached (label values are bounded: see the module doc)."""
     key = (family, *labels)
     child = cache.get(key)

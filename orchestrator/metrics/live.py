@@ -61,7 +61,8 @@ class LiveSample:
 
 
 _PINNED: ContextVar[tuple[LiveCollector, LiveSample] | None] = ContextVar(
-    "orchestrator_metrics_live_sample", default=None)
+    "orchestrator_metrics_live_sample", default=None
+)
 
 
 class LiveCollector:
@@ -103,20 +104,26 @@ class LiveCollector:
 
 def _families(sample: LiveSample) -> Iterator[Metric]:
     by_state = GaugeMetricFamily(
-        f"{PREFIX}_live_calls", "Calls in flight now, by state (sum them for the total).",
-        labels=["state"])
+        f"{PREFIX}_live_calls",
+        "Calls in flight now, by state (sum them for the total).",
+        labels=["state"],
+    )
     for state in CALL_STATES:
         by_state.add_metric([state], sample.calls.get(state, 0))
     yield by_state
     live_legs = GaugeMetricFamily(
-        f"{PREFIX}_live_legs", "Agent legs up at the carrier now, by state.", labels=["state"])
+        f"{PREFIX}_live_legs", "Agent legs up at the carrier now, by state.", labels=["state"]
+    )
     for state in LIVE_LEG_STATES:
         live_legs.add_metric([state], sample.legs.get(state, 0))
     yield live_legs
     yield GaugeMetricFamily(
         f"{PREFIX}_outbox_pending",
         "Step 3 posts scheduled in memory (in flight or waiting for a retry).",
-        value=sample.outbox_pending)
+        value=sample.outbox_pending,
+    )
     yield GaugeMetricFamily(
-        f"{PREFIX}_ready", "1 while the service takes calls (/readyz 200), else 0.",
-        value=1 if sample.ready else 0)
+        f"{PREFIX}_ready",
+        "1 while the service takes calls (/readyz 200), else 0.",
+        value=1 if sample.ready else 0,
+    )

@@ -95,8 +95,10 @@ class TestTiers:
             phones[4]: AgentScript(answer_after_s=3.0, press=None),
         }
         agents = [
-            agent(11, phones[0], 1, 1), agent(12, phones[1], 1, 2),
-            agent(31, phones[2], 3, 3), agent(32, phones[3], 3, 4),
+            agent(11, phones[0], 1, 1),
+            agent(12, phones[1], 1, 2),
+            agent(31, phones[2], 3, 3),
+            agent(32, phones[3], 3, 4),
             agent(41, phones[4], 4, 5, press1=False),
         ]
         async with harness(scripts) as h:
@@ -117,8 +119,10 @@ class TestTiers:
             assert c.notes("connected")[0].phone == phones[4]
             by_leg = {r.leg_id: r.to for r in c.originated}
             assert results(h.recorder, by_leg) == {
-                phones[0]: LegResult.NO_ANSWER, phones[1]: LegResult.BUSY,
-                phones[2]: LegResult.DECLINED, phones[3]: LegResult.NO_INPUT,
+                phones[0]: LegResult.NO_ANSWER,
+                phones[1]: LegResult.BUSY,
+                phones[2]: LegResult.DECLINED,
+                phones[3]: LegResult.NO_INPUT,
                 phones[4]: LegResult.ACCEPTED,
             }
             assert outcome_fields(h.customer)["Agent1ID"] == "41"
@@ -195,7 +199,6 @@ class TestRace:
             assert [n.at for n in erin] == [pytest.approx(6.0)]
             assert outcome_fields(h.customer)["Agent1ID"] == "1"
 
-
     async def test_an_answer_decided_too_late_for_the_carrier_never_wins(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
@@ -237,8 +240,11 @@ class TestLeadAndVoicemail:
     ) -> None:
         """Tier 1 rings out at 20.5; the lead left at 20.0: tier 2 is never dialled."""
         async with harness({"1000000001": SILENT, "1000000002": ACCEPTS}) as h:
-            sup = await h.call(LeadScript(hangup_after_s=20.0), agent(1, "1000000001", 1, 1),
-                               agent(2, "1000000002", 2, 1))
+            sup = await h.call(
+                LeadScript(hangup_after_s=20.0),
+                agent(1, "1000000001", 1, 1),
+                agent(2, "1000000002", 2, 1),
+            )
             await h.settle(sup)
             assert [r.to for r in h.carrier.originated] == ["1000000001"]
             assert outcome_fields(h.customer)["Agent1ID"] == "999999"
@@ -257,7 +263,9 @@ class TestLeadAndVoicemail:
             assert h.carrier.originated == []
             fields = outcome_fields(h.customer)
             assert fields == {
-                "ReferralID": "0", "TrackingGUID": sup.tracking_guid, "Agent1ID": "0",
+                "ReferralID": "0",
+                "TrackingGUID": sup.tracking_guid,
+                "Agent1ID": "0",
                 "MessageLink": "https://recordings.example/vm-lead-1.mp3",
             }
 
@@ -280,20 +288,32 @@ class TestPlansAndStep1:
         async with harness({ANTHONY: ACCEPTS}) as h:
             sup = await h.call(LeadScript(), agent(1, ANTHONY))
             await h.settle(sup)
-            (url, fields), = h.customer.initial_posts
+            ((url, fields),) = h.customer.initial_posts
             assert url == "http://customer.test/initial"
-            assert fields == {"ReferralID": "0", "Phone": LEAD_PHONE, "plantype": "Purchase",
-                              "TrackingGUID": sup.tracking_guid}
+            assert fields == {
+                "ReferralID": "0",
+                "Phone": LEAD_PHONE,
+                "plantype": "Purchase",
+                "TrackingGUID": sup.tracking_guid,
+            }
 
     async def test_a_plan_in_the_step1_response_is_used_at_once(
         self, autojump_clock: trio.testing.MockClock
     ) -> None:
         """Synchronous mode: the Step 1 reply carries the plan; no Step 2 is needed."""
-        customer = FakeCustomer(initial_fields={
-            "AgentEmailAddresses": "a@xyz.com", "AgentFiveMinApps": "0", "AgentID": "77",
-            "AgentNames": "A", "AgentNMLS": "1", "AgentPhones": ANTHONY, "AgentTier": "1",
-            "AgentRow": "1",
-        }, initial_delay_s=0.25)
+        customer = FakeCustomer(
+            initial_fields={
+                "AgentEmailAddresses": "a@xyz.com",
+                "AgentFiveMinApps": "0",
+                "AgentID": "77",
+                "AgentNames": "A",
+                "AgentNMLS": "1",
+                "AgentPhones": ANTHONY,
+                "AgentTier": "1",
+                "AgentRow": "1",
+            },
+            initial_delay_s=0.25,
+        )
         async with harness({ANTHONY: ACCEPTS}, customer=customer) as h:
             sup = await h.call(LeadScript(), send_plan=False)
             await h.settle(sup)
@@ -318,8 +338,11 @@ class TestPlansAndStep1:
         """ShowAgentRealID=1 shows the lead's number; otherwise the campaign's (docs/contract.md
         §4.3)."""
         async with harness({ANTHONY: SILENT, ERIN: ACCEPTS}) as h:
-            sup = await h.call(LeadScript(), agent(1, ANTHONY, 1, 1, show_real_caller_id=True),
-                               agent(2, ERIN, 1, 2))
+            sup = await h.call(
+                LeadScript(),
+                agent(1, ANTHONY, 1, 1, show_real_caller_id=True),
+                agent(2, ERIN, 1, 2),
+            )
             await h.settle(sup)
             ids = {r.to: r.caller_id for r in h.carrier.originated}
             assert ids == {ANTHONY: LEAD_PHONE, ERIN: CAMPAIGN_NUMBER}
@@ -345,8 +368,9 @@ class TestLogs:
         """Call context on every line; the canonical call.finished line says what happened."""
         with capture_logs(processors=[merge_contextvars]) as logs:
             async with harness({ANTHONY: ACCEPTS, ERIN: SILENT}) as h:
-                sup = await h.call(LeadScript(), agent(328290, ANTHONY, 1, 1),
-                                   agent(328999, ERIN, 1, 2))
+                sup = await h.call(
+                    LeadScript(), agent(328290, ANTHONY, 1, 1), agent(328999, ERIN, 1, 2)
+                )
                 await h.settle(sup)
         prefixes = ("call", "leg", "tier", "plan")
         call_lines = [e for e in logs if e["event"].split(".")[0] in prefixes]
@@ -354,9 +378,17 @@ class TestLogs:
         for e in call_lines:
             assert e.get("tracking_guid") == sup.tracking_guid, e
         events = [e["event"] for e in call_lines]
-        for name in ("call.started", "plan.received", "tier.started", "leg.originated",
-                     "leg.answered", "leg.accepted", "leg.ended", "call.connected",
-                     "call.finished"):
+        for name in (
+            "call.started",
+            "plan.received",
+            "tier.started",
+            "leg.originated",
+            "leg.answered",
+            "leg.accepted",
+            "leg.ended",
+            "call.connected",
+            "call.finished",
+        ):
             assert name in events, name
         for e in call_lines:
             if e["event"] in ("leg.originated", "leg.ended"):

@@ -53,10 +53,15 @@ def plans(draw: st.DrawFn) -> list[PlanAgent]:
     for tier in tiers:
         for _ in range(draw(st.integers(1, 4))):
             row += 1
-            agents.append(agent(
-                100 + row, draw(st.sampled_from(PHONES)), tier, row,
-                press1=draw(st.booleans()),
-            ))
+            agents.append(
+                agent(
+                    100 + row,
+                    draw(st.sampled_from(PHONES)),
+                    tier,
+                    row,
+                    press1=draw(st.booleans()),
+                )
+            )
     return agents
 
 
@@ -76,8 +81,11 @@ leads = st.builds(
     cancel_latency_s=st.sampled_from([0.0, 0.0, 0.7]),
 )
 def test_call_invariants(
-    plan: list[PlanAgent], scripts: dict[str, AgentScript], lead: LeadScript,
-    plan_after_s: float, cancel_latency_s: float,
+    plan: list[PlanAgent],
+    scripts: dict[str, AgentScript],
+    lead: LeadScript,
+    plan_after_s: float,
+    cancel_latency_s: float,
 ) -> None:
     async def scenario() -> None:
         async with harness(scripts, cancel_latency_s=cancel_latency_s) as h:

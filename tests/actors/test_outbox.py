@@ -23,8 +23,9 @@ from orchestrator.records import OutboxAttempted, OutboxDelivered
 from tests.support.fakes import MemoryRecorder
 
 FIELDS = {"ReferralID": "0", "TrackingGUID": "g-1", "Agent1ID": "328290", "MessageLink": ""}
-NO_JITTER = RetryPolicy(first_delay_s=2.0, multiplier=2.0, max_delay_s=60.0, jitter=0.0,
-                        give_up_after_s=3600.0)
+NO_JITTER = RetryPolicy(
+    first_delay_s=2.0, multiplier=2.0, max_delay_s=60.0, jitter=0.0, give_up_after_s=3600.0
+)
 
 
 @dataclass
@@ -34,7 +35,8 @@ class ScriptedCustomer:
     script: list[int | str] = field(default_factory=list)
     hold_s: float = 0.0
     posts: list[tuple[float, str, dict[str, str], str, dict[str, str]]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -42,7 +44,11 @@ class ScriptedCustomer:
         raise AssertionError("not used")
 
     async def outcome_post(
-        self, url: str, fields: Mapping[str, str], *, key: str,
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        key: str,
         headers: Mapping[str, str] | None = None,
     ) -> int:
         self.posts.append((trio.current_time(), url, dict(fields), key, dict(headers or {})))
@@ -104,7 +110,9 @@ class TestRetries:
         assert {key for *_, key, _ in customer.posts} == {"g-1"}
         attempts = recorder.of(OutboxAttempted)
         assert [(a.attempts, a.next_attempt_at, a.last_error) for a in attempts] == [
-            (1, 2.0, "HTTP 500"), (2, 6.0, "Step 3 POST failed: ReadTimeout")]
+            (1, 2.0, "HTTP 500"),
+            (2, 6.0, "Step 3 POST failed: ReadTimeout"),
+        ]
         (delivered,) = recorder.of(OutboxDelivered)
         assert (delivered.attempts, delivered.dead) == (3, False)
         failed = [e for e in logs if e["event"] == "outcome.attempt_failed"]
@@ -118,8 +126,9 @@ class TestRetries:
         """Never 2xx: attempts until give_up_after_s, then dead (kept) and an error line."""
         customer = ScriptedCustomer([503] * 100)
         recorder = MemoryRecorder()
-        policy = RetryPolicy(first_delay_s=10, multiplier=2, max_delay_s=100, jitter=0,
-                             give_up_after_s=300)
+        policy = RetryPolicy(
+            first_delay_s=10, multiplier=2, max_delay_s=100, jitter=0, give_up_after_s=300
+        )
         deliverer = OutboxDeliverer(customer, recorder, policy=policy, now=trio.current_time)
 
         async def body() -> None:
@@ -154,14 +163,21 @@ class TestIsolationAndResume:
             async def initial_post(self, url: str, fields: Mapping[str, str]) -> CustomerReply:
                 raise AssertionError
 
-            async def outcome_post(self, url: str, fields: Mapping[str, str], *, key: str,
-                                   headers: Mapping[str, str] | None = None) -> int:
+            async def outcome_post(
+                self,
+                url: str,
+                fields: Mapping[str, str],
+                *,
+                key: str,
+                headers: Mapping[str, str] | None = None,
+            ) -> int:
                 target = slow if "slow" in url else fast
                 return await target.outcome_post(url, fields, key=key, headers=headers)
 
         policy = RetryPolicy(per_customer=2)
-        deliverer = OutboxDeliverer(Router(), MemoryRecorder(), policy=policy,
-                                    now=trio.current_time)
+        deliverer = OutboxDeliverer(
+            Router(), MemoryRecorder(), policy=policy, now=trio.current_time
+        )
 
         async def body() -> None:
             for i in range(10):
@@ -179,15 +195,18 @@ class TestIsolationAndResume:
     ) -> None:
         """Rows left pending by a previous run are delivered when due, each exactly once."""
         rows = [
-            Row("old-1", "http://c.test/o", FIELDS, created_at=0.0, attempts=0,
-                next_attempt_at=0.0),
-            Row("old-2", "http://c.test/o", FIELDS, created_at=0.0, attempts=3,
-                next_attempt_at=50.0),
+            Row(
+                "old-1", "http://c.test/o", FIELDS, created_at=0.0, attempts=0, next_attempt_at=0.0
+            ),
+            Row(
+                "old-2", "http://c.test/o", FIELDS, created_at=0.0, attempts=3, next_attempt_at=50.0
+            ),
         ]
         customer = ScriptedCustomer()
         recorder = MemoryRecorder()
-        deliverer = OutboxDeliverer(customer, recorder, pending=FakePending(rows),
-                                    policy=NO_JITTER, now=trio.current_time)
+        deliverer = OutboxDeliverer(
+            customer, recorder, pending=FakePending(rows), policy=NO_JITTER, now=trio.current_time
+        )
 
         async def body() -> None:
             # The same outcome offered again (e.g. recovery) is not delivered twice.
@@ -195,8 +214,7 @@ class TestIsolationAndResume:
             await trio.sleep(100)
 
         await run_deliverer(deliverer, body)
-        assert [(t, key) for t, _, _, key, _ in customer.posts] == [(0.0, "old-1"),
-                                                                  (50.0, "old-2")]
+        assert [(t, key) for t, _, _, key, _ in customer.posts] == [(0.0, "old-1"), (50.0, "old-2")]
         assert [d.attempts for d in recorder.of(OutboxDelivered)] == [1, 4]
 
     async def test_shutdown_leaves_waiting_retries_pending(
@@ -223,19 +241,24 @@ class TestSignature:
     ) -> None:
         """With a campaign secret, X-Orchestrator-Signature verifies against the form body."""
         customer = ScriptedCustomer()
-        deliverer = OutboxDeliverer(customer, MemoryRecorder(), now=lambda: 1_700_000_000.0,
-                                    secrets={"http://c.test/o": "s3cret"})
+        deliverer = OutboxDeliverer(
+            customer,
+            MemoryRecorder(),
+            now=lambda: 1_700_000_000.0,
+            secrets={"http://c.test/o": "s3cret"},
+        )
 
         async def body() -> None:
             await deliverer.send("g-1", "http://c.test/o", FIELDS)
             await trio.testing.wait_all_tasks_blocked()
 
         await run_deliverer(deliverer, body)
-        (_, _, fields, _, headers), = customer.posts
+        ((_, _, fields, _, headers),) = customer.posts
         value = headers[SIGNATURE_HEADER]
         stamp, mac = (part.split("=", 1)[1] for part in value.split(","))
-        expected = hmac.new(b"s3cret", f"{stamp}.{urlencode(fields)}".encode(),
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            b"s3cret", f"{stamp}.{urlencode(fields)}".encode(), hashlib.sha256
+        ).hexdigest()
         assert hmac.compare_digest(mac, expected)
         assert value == signature_header("s3cret", urlencode(FIELDS), 1_700_000_000)
 

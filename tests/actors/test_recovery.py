@@ -56,12 +56,14 @@ class Source:
 
 class TestPlan:
     def test_dialling_call_ends_every_live_leg_and_the_lead_999999(self) -> None:
-        call = Call(legs=(
-            Leg("a", 1, request_id="r-a"),                       # ringing
-            Leg("b", 2, request_id="r-b", carrier_call_id="c-b"),  # answered, whispering
-            Leg("c", 3, request_id="r-c", ended_at=5.0, result=LegResult.BUSY),
-            Leg("d", 4),                                           # never placed
-        ))
+        call = Call(
+            legs=(
+                Leg("a", 1, request_id="r-a"),  # ringing
+                Leg("b", 2, request_id="r-b", carrier_call_id="c-b"),  # answered, whispering
+                Leg("c", 3, request_id="r-c", ended_at=5.0, result=LegResult.BUSY),
+                Leg("d", 4),  # never placed
+            )
+        )
         plan = plan_recovery(call)
         assert plan.legs_to_end == (LegToEnd("a", "r-a", ""), LegToEnd("b", "r-b", "c-b"))
         assert plan.hang_up_lead is True
@@ -69,21 +71,28 @@ class TestPlan:
         assert plan.outcome.agent1_id == 999999
 
     def test_connected_call_is_left_talking_and_posted_with_the_winner(self) -> None:
-        call = Call(state=CallState.CONNECTED, legs=(
-            Leg("a", 328290, request_id="r-a", carrier_call_id="c-a",
-                result=LegResult.ACCEPTED),
-        ), events=(Event("call.recording_ready", json.dumps({"url": "https://rec/1.mp3"})),))
+        call = Call(
+            state=CallState.CONNECTED,
+            legs=(
+                Leg(
+                    "a", 328290, request_id="r-a", carrier_call_id="c-a", result=LegResult.ACCEPTED
+                ),
+            ),
+            events=(Event("call.recording_ready", json.dumps({"url": "https://rec/1.mp3"})),),
+        )
         plan = plan_recovery(call)
         assert plan.legs_to_end == ()
         assert plan.hang_up_lead is False
-        assert (plan.outcome.agent1_id, plan.outcome.message_link) == (328290,
-                                                                       "https://rec/1.mp3")
+        assert (plan.outcome.agent1_id, plan.outcome.message_link) == (328290, "https://rec/1.mp3")
 
     def test_a_recorded_voicemail_is_posted_as_0_with_its_link(self) -> None:
-        call = Call(state=CallState.VOICEMAIL, events=(
-            Event("call.voicemail", json.dumps({"reason": "plan_timeout"})),
-            Event("call.voicemail_recorded", json.dumps({"url": "https://vm/1.mp3"})),
-        ))
+        call = Call(
+            state=CallState.VOICEMAIL,
+            events=(
+                Event("call.voicemail", json.dumps({"reason": "plan_timeout"})),
+                Event("call.voicemail_recorded", json.dumps({"url": "https://vm/1.mp3"})),
+            ),
+        )
         plan = plan_recovery(call)
         assert (plan.outcome.agent1_id, plan.outcome.message_link) == (0, "https://vm/1.mp3")
 
@@ -105,8 +114,9 @@ async def test_recovery_ends_legs_at_the_carrier_and_queues_one_outcome(
         request_id = await carrier.originate(request)
         carrier.lead_calls("g-1", "lead-1", LeadScript())
         source = Source([Call(legs=(Leg("a", 1, request_id=request_id),))])
-        count = await recover_calls(source, Teardown(carrier), recorder, SETTINGS,
-                                    now=trio.current_time)
+        count = await recover_calls(
+            source, Teardown(carrier), recorder, SETTINGS, now=trio.current_time
+        )
         assert count == 1
         assert carrier.live == {}
         assert carrier.leads == {}

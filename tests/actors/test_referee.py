@@ -97,8 +97,15 @@ def signals(handled: Handled) -> list[Signal]:
 class TestTheRace:
     def test_the_first_press_wins_and_the_second_is_told_taken(self) -> None:
         referee, (one, two) = referee_with(agent(1), agent(2))
-        out = run(referee, [(1.0, answered("l1")), (1.1, answered("l2")),
-                            (3.0, pressed("l1", "1")), (3.0, pressed("l2", "1"))])
+        out = run(
+            referee,
+            [
+                (1.0, answered("l1")),
+                (1.1, answered("l2")),
+                (3.0, pressed("l1", "1")),
+                (3.0, pressed("l2", "1")),
+            ],
+        )
         assert isinstance(out[0].decision, Whisper)
         assert "Press 1 to accept" in out[0].decision.text
         assert out[0].decision.timeout_s == ACCEPT_S
@@ -106,12 +113,16 @@ class TestTheRace:
         assert out[3].decision == Release(TAKEN_TEXT)
         assert signals(out[2]) == [Signal.TIER_DECIDED]
         assert referee.winner is one
-        assert (referee.won_at, one.phase, one.result) == (3.0, LegPhase.CONNECTED,
-                                                           LegResult.ACCEPTED)
+        assert (referee.won_at, one.phase, one.result) == (
+            3.0,
+            LegPhase.CONNECTED,
+            LegResult.ACCEPTED,
+        )
         assert two.result is LegResult.TAKEN
         accepted = [e.record for e in out[2].effects if isinstance(e, Note)]
-        assert accepted == [LegUpdated(GUID, "l1", at(3.0).wall, carrier_call_id="c-l1",
-                                       result=LegResult.ACCEPTED)]
+        assert accepted == [
+            LegUpdated(GUID, "l1", at(3.0).wall, carrier_call_id="c-l1", result=LegResult.ACCEPTED)
+        ]
 
     def test_with_override_answering_is_accepting(self) -> None:
         referee, (one,) = referee_with(agent(1, press1=False))
@@ -120,9 +131,10 @@ class TestTheRace:
         assert logged(out) == ["leg.answered", "leg.accepted"]
         assert referee.winner is one
 
-    @pytest.mark.parametrize(("digits", "result"), [("2", LegResult.DECLINED),
-                                                    ("#", LegResult.DECLINED),
-                                                    ("", LegResult.NO_INPUT)])
+    @pytest.mark.parametrize(
+        ("digits", "result"),
+        [("2", LegResult.DECLINED), ("#", LegResult.DECLINED), ("", LegResult.NO_INPUT)],
+    )
     def test_any_other_key_or_silence_declines(self, digits: str, result: LegResult) -> None:
         referee, (one,) = referee_with(agent(1))
         out = run(referee, [(1.0, answered("l1")), (4.0, pressed("l1", digits))])
@@ -143,8 +155,9 @@ class TestTheRace:
             ([(5.0, ended("l1"))], LegResult.NO_ANSWER),  # hung up, never answered
         ],
     )
-    def test_how_a_leg_ended(self, steps: list[tuple[float, CarrierEvent]],
-                             result: LegResult) -> None:
+    def test_how_a_leg_ended(
+        self, steps: list[tuple[float, CarrierEvent]], result: LegResult
+    ) -> None:
         referee, (one,) = referee_with(agent(1))
         out = run(referee, steps)
         assert one.result is result
@@ -167,8 +180,15 @@ class TestTheRace:
 
     def test_nothing_wins_once_the_lead_is_gone(self) -> None:
         referee, (_one,) = referee_with(agent(1))
-        out = run(referee, [(1.0, answered("l1")), (2.0, LeadHungUp(GUID, "lead-1")),
-                            (2.5, LeadHungUp(GUID, "lead-1")), (3.0, pressed("l1", "1"))])
+        out = run(
+            referee,
+            [
+                (1.0, answered("l1")),
+                (2.0, LeadHungUp(GUID, "lead-1")),
+                (2.5, LeadHungUp(GUID, "lead-1")),
+                (3.0, pressed("l1", "1")),
+            ],
+        )
         assert signals(out[1]) == [Signal.LEAD_GONE]
         assert logged(out[1]) == ["call.lead_hung_up"]
         assert out[2].effects == []  # once
@@ -205,8 +225,15 @@ class TestRepeatedRequests:
 
     def test_the_winners_repeated_press_joins_the_room_again(self) -> None:
         referee, _ = referee_with(agent(1))
-        out = run(referee, [(1.0, answered("l1")), (2.0, pressed("l1", "1")),
-                            (7.0, pressed("l1", "1")), (8.0, answered("l1"))])
+        out = run(
+            referee,
+            [
+                (1.0, answered("l1")),
+                (2.0, pressed("l1", "1")),
+                (7.0, pressed("l1", "1")),
+                (8.0, answered("l1")),
+            ],
+        )
         assert out[2].decision == out[1].decision == Connect(room=GUID)
         assert isinstance(out[3].decision, Whisper)  # its answer, as first decided
         assert logged(out[2]) == ["leg.digits_repeated"]
@@ -214,8 +241,9 @@ class TestRepeatedRequests:
 
     def test_a_repeated_decline_declines_again(self) -> None:
         referee, _ = referee_with(agent(1), agent(2))
-        out = run(referee, [(1.0, answered("l1")), (2.0, pressed("l1", "2")),
-                            (3.0, pressed("l1", "2"))])
+        out = run(
+            referee, [(1.0, answered("l1")), (2.0, pressed("l1", "2")), (3.0, pressed("l1", "2"))]
+        )
         assert out[1].decision == out[2].decision == Release(DECLINE_TEXT)
 
     def test_an_answer_released_too_late_is_released_again(self) -> None:
@@ -229,15 +257,23 @@ class TestRepeatedRequests:
 
 
 class TestTheIvr:
-    MENU = IvrMenu(prompt="Press 1 or 0.", plantypes={"1": "Refinance"},
-                   redirects={"0": "8005550199"}, retries=1, timeout_s=5.0)
+    MENU = IvrMenu(
+        prompt="Press 1 or 0.",
+        plantypes={"1": "Refinance"},
+        redirects={"0": "8005550199"},
+        retries=1,
+        timeout_s=5.0,
+    )
 
-    @pytest.mark.parametrize(("digits", "decision", "plantype"), [
-        ("1", JoinRoom(), "Refinance"),
-        ("0", Forward("8005550199", caller_id="8005550100"), "Purchase"),
-        ("7", JoinRoom(), "Purchase"),
-        ("", JoinRoom(), "Purchase"),
-    ])
+    @pytest.mark.parametrize(
+        ("digits", "decision", "plantype"),
+        [
+            ("1", JoinRoom(), "Refinance"),
+            ("0", Forward("8005550199", caller_id="8005550100"), "Purchase"),
+            ("7", JoinRoom(), "Purchase"),
+            ("", JoinRoom(), "Purchase"),
+        ],
+    )
     def test_the_key_decides(self, digits: str, decision: object, plantype: str) -> None:
         referee = Referee(CALL, accept_timeout_s=ACCEPT_S)
         referee.ivr_menu = self.MENU

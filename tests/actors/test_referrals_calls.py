@@ -27,8 +27,13 @@ SETTINGS = Settings(
     routing=ROUTING,
     campaigns=(
         Campaign(
-            "acme", (MAIN_NUMBER,), "Purchase", "http://customer.test/initial",
-            "http://customer.test/outcome", tracking_numbers=POOL, referral_ttl_s=TTL_S,
+            "acme",
+            (MAIN_NUMBER,),
+            "Purchase",
+            "http://customer.test/initial",
+            "http://customer.test/outcome",
+            tracking_numbers=POOL,
+            referral_ttl_s=TTL_S,
             api_key="k" * 24,
         ),
     ),
@@ -73,8 +78,12 @@ async def world(*, with_book: bool = True) -> AsyncIterator[World]:
     carrier = FakeCarrier()
     customer = FakeCustomer()
     orchestrator = Orchestrator(
-        SETTINGS, carrier=carrier, recorder=MemoryRecorder(), customer=customer,
-        now=trio.current_time, referrals=book if with_book else None,
+        SETTINGS,
+        carrier=carrier,
+        recorder=MemoryRecorder(),
+        customer=customer,
+        now=trio.current_time,
+        referrals=book if with_book else None,
     )
     carrier.deliver = orchestrator.deliver
     async with trio.open_nursery() as nursery:
@@ -95,9 +104,16 @@ class TestAttribution:
             referral = w.book.assign("acme", VISITOR, trio.current_time())
             step1, step3 = await w.call(referral.tracking_number)
             assert step1 == {
-                "ReferralID": str(referral.referral_id), "Phone": LEAD, "plantype": "Purchase",
-                "TrackingGUID": step1["TrackingGUID"], "FirstName": "Ann", "LastName": "Lee",
-                "FullName": "Ann Lee", "City": "Irvine", "St": "CA", "Zip": "92618",
+                "ReferralID": str(referral.referral_id),
+                "Phone": LEAD,
+                "plantype": "Purchase",
+                "TrackingGUID": step1["TrackingGUID"],
+                "FirstName": "Ann",
+                "LastName": "Lee",
+                "FullName": "Ann Lee",
+                "City": "Irvine",
+                "St": "CA",
+                "Zip": "92618",
             }
             assert step3["ReferralID"] == str(referral.referral_id) == "1"
 

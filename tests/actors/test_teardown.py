@@ -57,7 +57,9 @@ class TestOneAttempt:
         assert await teardown.end(Target(request_id="r-2")) is None
         assert await teardown.end(Target()) is None  # nothing placed: nothing to end
         assert [(what, ident) for _, what, ident in carrier.calls] == [
-            ("hangup", "c-1"), ("cancel", "r-2")]
+            ("hangup", "c-1"),
+            ("cancel", "r-2"),
+        ]
 
     async def test_an_attempt_is_bounded_and_shielded(
         self, autojump_clock: trio.testing.MockClock

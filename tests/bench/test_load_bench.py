@@ -49,10 +49,17 @@ TOKEN = "load-bench-test-token"
 DEADLINE_S = 10.0
 
 
-def _event(kind: str, at: float, *, number: str = "", call_uuid: str = "",
-           **data: Any) -> dict[str, Any]:
-    return {"seq": 0, "at": at, "kind": kind, "call_uuid": call_uuid, "number": number,
-            "data": data}
+def _event(
+    kind: str, at: float, *, number: str = "", call_uuid: str = "", **data: Any
+) -> dict[str, Any]:
+    return {
+        "seq": 0,
+        "at": at,
+        "kind": kind,
+        "call_uuid": call_uuid,
+        "number": number,
+        "data": data,
+    }
 
 
 class TestScenario:
@@ -82,8 +89,9 @@ class TestScenario:
 
     def test_agent_scripts_parse_and_match_roles(self) -> None:
         call = build_calls(1)[0]
-        scripts = {phone: agent_script_from_dict(s)
-                   for phone, s in agent_scripts(call, talk_s=3.0).items()}
+        scripts = {
+            phone: agent_script_from_dict(s) for phone, s in agent_scripts(call, talk_s=3.0).items()
+        }
         by_role = {a.role: scripts[a.phone] for a in call.agents}
         assert by_role[Role.WINNER].press == "1"
         assert by_role[Role.WINNER].talk_s == 3.0
@@ -107,8 +115,7 @@ class TestFigures:
         assert percentile([7.0], 99) == 7.0
         with pytest.raises(ValueError, match="no values"):
             percentile([], 50)
-        assert stats([]).as_dict() == {"n": 0, "p50": None, "p99": None, "min": None,
-                                       "max": None}
+        assert stats([]).as_dict() == {"n": 0, "p50": None, "p99": None, "min": None, "max": None}
         assert stats([1.0, 3.0]).as_dict()["max"] == 3.0
 
     def test_answer_latency_only_from_the_lead_answer_url(self) -> None:
@@ -119,8 +126,9 @@ class TestFigures:
             _event("call.ended", 1.0, url="http://s:1/plivo/answer"),
         ]
         assert webhook_latencies(events) == [4.0, 90.0]
-        routes = webhooks_by_route([*events, _event("webhook.sent", 1.0, url="http://c:2/x",
-                                                   elapsed_ms=1.0)], "http://s:1")
+        routes = webhooks_by_route(
+            [*events, _event("webhook.sent", 1.0, url="http://c:2/x", elapsed_ms=1.0)], "http://s:1"
+        )
         assert routes == {"/plivo/answer": [4.0, 90.0], "/plivo/leg/answer": [7.0]}
 
     def test_accept_to_cancel(self) -> None:
@@ -133,35 +141,69 @@ class TestFigures:
         for call in (one, two, three):
             for agent in call.agents:
                 request_uuid, call_uuid = f"r-{agent.phone}", f"c-{agent.phone}"
-                placed.append(_event("call.placed", 0.1, number="1" + agent.phone,
-                                     call_uuid=call_uuid, direction="outbound",
-                                     request_uuid=request_uuid))
+                placed.append(
+                    _event(
+                        "call.placed",
+                        0.1,
+                        number="1" + agent.phone,
+                        call_uuid=call_uuid,
+                        direction="outbound",
+                        request_uuid=request_uuid,
+                    )
+                )
                 uuids[agent.phone] = request_uuid if agent.role is Role.RINGER else call_uuid
-        placed.append(_event("call.placed", 0.0, number="1" + one.lead_phone,
-                             call_uuid="lead", direction="inbound"))
+        placed.append(
+            _event(
+                "call.placed",
+                0.0,
+                number="1" + one.lead_phone,
+                call_uuid="lead",
+                direction="inbound",
+            )
+        )
         mapping = leg_uuids(placed)
         assert "lead" not in mapping
         assert mapping[f"r-{one.winner.phone}"] == one.winner.phone
 
         digits = "http://s:1/plivo/leg/digits?call=g&leg=l"
-        webhooks = [_event("webhook.sent", 10.0, number="1" + one.winner.phone, url=digits),
-                    _event("webhook.sent", 20.0, number="1" + two.winner.phone, url=digits)]
-        ringer1, silent1 = (next(a for a in one.agents if a.role is r)
-                            for r in (Role.RINGER, Role.SILENT))
-        ringer2, silent2 = (next(a for a in two.agents if a.role is r)
-                            for r in (Role.RINGER, Role.SILENT))
+        webhooks = [
+            _event("webhook.sent", 10.0, number="1" + one.winner.phone, url=digits),
+            _event("webhook.sent", 20.0, number="1" + two.winner.phone, url=digits),
+        ]
+        ringer1, silent1 = (
+            next(a for a in one.agents if a.role is r) for r in (Role.RINGER, Role.SILENT)
+        )
+        ringer2, silent2 = (
+            next(a for a in two.agents if a.role is r) for r in (Role.RINGER, Role.SILENT)
+        )
         account = "/v1/Account/MA00/"
         api = [
-            _event("api.request", 10.6, method="DELETE", received_at=10.5,
-                   path=f"{account}Request/{uuids[ringer1.phone]}/"),
-            _event("api.request", 9.9, method="DELETE", received_at=9.9,
-                   path=f"{account}Call/{uuids[silent1.phone]}/"),
-            _event("api.request", 9.0, method="POST", received_at=9.0,
-                   path=f"{account}Call/{uuids[ringer2.phone]}/"),  # not a DELETE
+            _event(
+                "api.request",
+                10.6,
+                method="DELETE",
+                received_at=10.5,
+                path=f"{account}Request/{uuids[ringer1.phone]}/",
+            ),
+            _event(
+                "api.request",
+                9.9,
+                method="DELETE",
+                received_at=9.9,
+                path=f"{account}Call/{uuids[silent1.phone]}/",
+            ),
+            _event(
+                "api.request",
+                9.0,
+                method="POST",
+                received_at=9.0,
+                path=f"{account}Call/{uuids[ringer2.phone]}/",
+            ),  # not a DELETE
         ]
-        ended = [_event("call.ended", 15.0, number="1" + silent2.phone,
-                        cause_name="Normal Hangup"),
-                 _event("call.ended", 19.0, number="1" + ringer2.phone, cause_name="No Answer")]
+        ended = [
+            _event("call.ended", 15.0, number="1" + silent2.phone, cause_name="Normal Hangup"),
+            _event("call.ended", 19.0, number="1" + ringer2.phone, cause_name="No Answer"),
+        ]
         figures = accept_to_cancel([one, two, three], webhooks, api, ended, mapping, scale)
         assert figures.latencies_ms == pytest.approx([10.0, -2.0])
         assert figures.declined_first == 2  # both of call two's losers ended before t=20
@@ -169,8 +211,7 @@ class TestFigures:
         assert figures.no_accept == 1  # call three: its winner never pressed
         late = [_event("call.ended", 25.0, number="1" + ringer2.phone, cause_name="No Answer")]
         figures = accept_to_cancel([two], webhooks, [], late, mapping, scale)
-        assert figures.uncancelled == [(silent2.phone, "still live"),
-                                       (ringer2.phone, "No Answer")]
+        assert figures.uncancelled == [(silent2.phone, "still live"), (ringer2.phone, "No Answer")]
         undialled = {u: p for u, p in mapping.items() if p != silent2.phone}
         figures = accept_to_cancel([two], webhooks, [], late, undialled, scale)
         assert figures.uncancelled == [(ringer2.phone, "No Answer")]
@@ -182,10 +223,15 @@ class TestConfigAndReport:
     """The generated service config is valid; the report names every figure and problem."""
 
     def test_service_config_parses(self, tmp_path: Path) -> None:
-        toml = service_config(port=8123, simulator_url="http://127.0.0.1:9000",
-                              customer_url="http://127.0.0.1:9001", db_path=tmp_path / "b.db",
-                              ring_timeout_s=250.0, campaign_number=CAMPAIGN_NUMBER,
-                              plantype=PLANTYPE)
+        toml = service_config(
+            port=8123,
+            simulator_url="http://127.0.0.1:9000",
+            customer_url="http://127.0.0.1:9001",
+            db_path=tmp_path / "b.db",
+            ring_timeout_s=250.0,
+            campaign_number=CAMPAIGN_NUMBER,
+            plantype=PLANTYPE,
+        )
         settings = parse_settings(tomllib.loads(toml), {})
         assert settings.carrier.kind == "plivo"
         assert settings.carrier.api_url == "http://127.0.0.1:9000"
@@ -197,24 +243,55 @@ class TestConfigAndReport:
     def test_problems_and_report(self) -> None:
         latency = {"n": 2, "p50": 1.0, "p99": 2.0, "min": 1.0, "max": 2.0}
         fig: dict[str, Any] = {
-            "command": "python -m bench.load_bench", "machine": {
-                "cores": 2, "cores_usable": 2, "cpu_model": "x", "python": "3.11", "os": "L"},
-            "setup": {"calls": 2, "rate": 1.0, "time_scale": 0.02, "agents_per_call": 3,
-                      "warmup_calls": 0, "service_log_level": "warning",
-                      "trivial_connections": 4},
-            "calls_placed": 2, "calls_completed": 2, "calls_connected": 2,
-            "outcome_kinds": {"winner": 2}, "calls_place_failures": 0, "timed_out": False,
-            "duplicate_outcomes": 0, "calls_per_s": 1.0, "placed_per_s": 1.0,
-            "answer_latency_ms": latency, "accept_to_cancel_ms": latency,
-            "service_cpu_ms_per_call": 1.0, "service_one_core_calls_per_s": 1000.0,
+            "command": "python -m bench.load_bench",
+            "machine": {
+                "cores": 2,
+                "cores_usable": 2,
+                "cpu_model": "x",
+                "python": "3.11",
+                "os": "L",
+            },
+            "setup": {
+                "calls": 2,
+                "rate": 1.0,
+                "time_scale": 0.02,
+                "agents_per_call": 3,
+                "warmup_calls": 0,
+                "service_log_level": "warning",
+                "trivial_connections": 4,
+            },
+            "calls_placed": 2,
+            "calls_completed": 2,
+            "calls_connected": 2,
+            "outcome_kinds": {"winner": 2},
+            "calls_place_failures": 0,
+            "timed_out": False,
+            "duplicate_outcomes": 0,
+            "calls_per_s": 1.0,
+            "placed_per_s": 1.0,
+            "answer_latency_ms": latency,
+            "accept_to_cancel_ms": latency,
+            "service_cpu_ms_per_call": 1.0,
+            "service_one_core_calls_per_s": 1000.0,
             "simulator_cpu_ms_per_call": 1.0,
-            "bench_cpu_ms_per_call": 1.0, "service_rss_mib": 1.0, "service_peak_rss_mib": 1.0,
-            "legs_left_live": 0, "calls_left_live": 0, "losers_uncancelled": 0,
-            "losers_uncancelled_causes": {}, "losers_declined_first": 0,
-            "flow_http_requests": 10, "flow_http_per_s": 5.0, "flow_http_per_cpu_s": 50.0,
-            "trivial_http_per_s": 100.0, "trivial_http_per_cpu_s": 100.0,
-            "trivial_latency_ms": latency, "http_rate_ratio": 0.05, "http_cpu_ratio": 0.5,
-            "service_log_warnings": 0, "webhook_latency_ms": {"/plivo/answer": latency},
+            "bench_cpu_ms_per_call": 1.0,
+            "service_rss_mib": 1.0,
+            "service_peak_rss_mib": 1.0,
+            "legs_left_live": 0,
+            "calls_left_live": 0,
+            "losers_uncancelled": 0,
+            "losers_uncancelled_causes": {},
+            "losers_declined_first": 0,
+            "flow_http_requests": 10,
+            "flow_http_per_s": 5.0,
+            "flow_http_per_cpu_s": 50.0,
+            "trivial_http_per_s": 100.0,
+            "trivial_http_per_cpu_s": 100.0,
+            "trivial_latency_ms": latency,
+            "http_rate_ratio": 0.05,
+            "http_cpu_ratio": 0.5,
+            "service_log_warnings": 0,
+            "webhook_latency_ms": {"/plivo/answer": latency},
         }
         assert problems(fig) == []
         fig["problems"] = []
@@ -235,15 +312,21 @@ class TestSimulatorTimingHooks:
         fake = FakeApplication(auth_token=TOKEN)
         fake.base_url = await nursery.start(serve_app, fake.app, "127.0.0.1:0")
         fake.reply("/answer", Reply('<Response><Wait length="600"/></Response>', delay_s=0.05))
-        config = SimulatorConfig(bind="127.0.0.1:0", auth_token=TOKEN,
-                                 answer_url=fake.url("/answer"), hangup_url=fake.url("/hangup"),
-                                 time_scale=0.01, cps=0)
+        config = SimulatorConfig(
+            bind="127.0.0.1:0",
+            auth_token=TOKEN,
+            answer_url=fake.url("/answer"),
+            hangup_url=fake.url("/hangup"),
+            time_scale=0.01,
+            cps=0,
+        )
         running: RunningSimulator = await nursery.start(start_simulator, config)
         sim = running.simulator
         call_uuid = sim.place_inbound("14155550199", "18005550100")
         with trio.fail_after(DEADLINE_S):
-            await sim.wait_for(lambda: bool(sim.log.events(EventKind.WEBHOOK_SENT,
-                                                            call_uuid=call_uuid)))
+            await sim.wait_for(
+                lambda: bool(sim.log.events(EventKind.WEBHOOK_SENT, call_uuid=call_uuid))
+            )
         (sent,) = sim.log.events(EventKind.WEBHOOK_SENT, call_uuid=call_uuid)
         elapsed = sent.data["elapsed_ms"]
         assert isinstance(elapsed, float)
@@ -279,9 +362,14 @@ class TestHammer:
             return {"status": "ok"}
 
         stop = trio.Event()
-        binds: list[str] = await nursery.start(partial(
-            serve_http, app, ServerSettings(bind="127.0.0.1:0", drain_s=1.0),
-            shutdown_event=stop))
+        binds: list[str] = await nursery.start(
+            partial(
+                serve_http,
+                app,
+                ServerSettings(bind="127.0.0.1:0", drain_s=1.0),
+                shutdown_event=stop,
+            )
+        )
         host, port = binds[0].removeprefix("http://").split(":")
         result = await hammer(host, int(port), "/healthz", connections=4, duration_s=0.3)
         missing = await hammer(host, int(port), "/nope", connections=1, duration_s=0.1)
@@ -299,11 +387,26 @@ class TestSmokeRun:
     """The whole benchmark, 5 calls: three processes, every figure reported, no leg left live."""
 
     async def test_five_calls(self) -> None:
-        argv = [sys.executable, "-m", "bench.load_bench", "--calls", "5", "--rate", "10",
-                "--warmup", "1", "--trivial-s", "0.5", "--connections", "4", "--json"]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.load_bench",
+            "--calls",
+            "5",
+            "--rate",
+            "10",
+            "--warmup",
+            "1",
+            "--trivial-s",
+            "0.5",
+            "--connections",
+            "4",
+            "--json",
+        ]
         with trio.fail_after(120):
-            done = await trio.run_process(argv, cwd=REPO_ROOT, capture_stdout=True,
-                                          capture_stderr=True, check=False)
+            done = await trio.run_process(
+                argv, cwd=REPO_ROOT, capture_stdout=True, capture_stderr=True, check=False
+            )
         output = done.stdout.decode()
         assert done.returncode in (0, 1), done.stderr.decode()[-2000:]
         fig = json.loads(output.strip().splitlines()[-1])

@@ -19,9 +19,18 @@ from tests.support.paths import REPO
 @pytest.mark.e2e
 async def test_simulate_serves_plivo_rest_until_sigterm() -> None:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "orchestrator", "simulate", "--bind", "127.0.0.1:0",
-         "--log-level", "info"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "orchestrator",
+            "simulate",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-level",
+            "info",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     try:
@@ -37,8 +46,9 @@ async def test_simulate_serves_plivo_rest_until_sigterm() -> None:
                     if line.startswith(b"{") and b"sim.serving" in line:
                         url = orjson.loads(line)["url"]
         async with httpx.AsyncClient(auth=(SIMULATOR_AUTH_ID, SIMULATOR_AUTH_TOKEN)) as http:
-            response = await http.get(f"{url}/v1/Account/{SIMULATOR_AUTH_ID}/Call/",
-                                      params={"status": "live"})
+            response = await http.get(
+                f"{url}/v1/Account/{SIMULATOR_AUTH_ID}/Call/", params={"status": "live"}
+            )
         assert response.status_code == 200
         assert response.json()["calls"] == []
         process.send_signal(signal.SIGTERM)

@@ -67,8 +67,14 @@ def _recording_console() -> tuple[Console, io.StringIO]:
 class TestScenarios:
     def test_every_path_is_covered(self) -> None:
         """The table covers connected, escalation, decline, voicemail, hang-up, no agents."""
-        assert set(BY_NAME) == {"connected", "escalation", "decline", "voicemail",
-                                "lead-hangup", "no-agents"}
+        assert set(BY_NAME) == {
+            "connected",
+            "escalation",
+            "decline",
+            "voicemail",
+            "lead-hangup",
+            "no-agents",
+        }
         # every outcome but an IVR redirect: the demo campaign asks no IVR question
         assert {s.expected for s in SCENARIOS} == set(OutcomeKind) - {OutcomeKind.REDIRECTED}
         assert {s.synchronous for s in SCENARIOS} == {True, False}
@@ -109,8 +115,10 @@ class TestPlans:
         plan = parse_routing_plan(fields)
         assert plan.tracking_guid == GUID
         got = {(a.agent_id, a.phone, a.tier, a.row, a.press1, a.name) for a in plan.agents}
-        want = {(a.agent_id, a.phone, a.tier, a.row, not a.override_ivr, a.name)
-                for a in scenario.agents}
+        want = {
+            (a.agent_id, a.phone, a.tier, a.row, not a.override_ivr, a.name)
+            for a in scenario.agents
+        }
         assert got == want
 
     def test_quoted_csv_element_survives(self) -> None:
@@ -122,7 +130,7 @@ class TestPlans:
         assert [a.name for a in plan.agents] == ["Kim Tanaka", "Lou Park, Jr."]
 
     def test_no_agents_plan_in_the_api_docs_words(self) -> None:
-        """"No agents" is Agent1ID=0 with empty group/phone/press1; it parses as no agents."""
+        """ "No agents" is Agent1ID=0 with empty group/phone/press1; it parses as no agents."""
         fields = plan_fields(BY_NAME["no-agents"], tracking_guid=GUID, referral_id="0")
         assert fields["Agent1ID"] == "0"
         assert fields["Agent1Phone"] == ""
@@ -135,15 +143,30 @@ class TestPlans:
         assert parse_routing_plan(body) == parse_routing_plan(fields)
 
 
-def _line(guid: str, outcome: str, agent1: int, legs: int = 2,
-          ttc: float | None = None) -> FinishedLine:
+def _line(
+    guid: str, outcome: str, agent1: int, legs: int = 2, ttc: float | None = None
+) -> FinishedLine:
     return FinishedLine(guid, outcome, agent1, legs, (1,), ttc, 1.0)
 
 
-def _report(scenario: Scenario, *, posted: dict[str, str] | None, line: FinishedLine | None,
-            stored: StoredCall | None, step1_seen: bool = True) -> CallReport:
-    return CallReport(0, scenario, lead_phone(scenario, 0), GUID,
-                      (posted,) if posted else (), (line,) if line else (), stored, step1_seen)
+def _report(
+    scenario: Scenario,
+    *,
+    posted: dict[str, str] | None,
+    line: FinishedLine | None,
+    stored: StoredCall | None,
+    step1_seen: bool = True,
+) -> CallReport:
+    return CallReport(
+        0,
+        scenario,
+        lead_phone(scenario, 0),
+        GUID,
+        (posted,) if posted else (),
+        (line,) if line else (),
+        stored,
+        step1_seen,
+    )
 
 
 class TestChecks:
@@ -152,7 +175,8 @@ class TestChecks:
         s = BY_NAME["connected"]
         agent = str(s.expected_agent1_id)
         report = _report(
-            s, posted={"Agent1ID": agent, "MessageLink": "http://x/r.mp3", "TrackingGUID": GUID},
+            s,
+            posted={"Agent1ID": agent, "MessageLink": "http://x/r.mp3", "TrackingGUID": GUID},
             line=_line(GUID, "connected", s.expected_agent1_id),
             stored=StoredCall(GUID, "x", "connected", s.expected_agent1_id),
         )
@@ -163,7 +187,8 @@ class TestChecks:
         s = BY_NAME["decline"]
         wrong = s.agents[0].agent_id
         report = _report(
-            s, posted={"Agent1ID": str(wrong), "MessageLink": "http://x/r.mp3"},
+            s,
+            posted={"Agent1ID": str(wrong), "MessageLink": "http://x/r.mp3"},
             line=_line(GUID, "connected", wrong),
             stored=StoredCall(GUID, "x", "connected", wrong),
         )
@@ -173,8 +198,9 @@ class TestChecks:
 
     def test_missing_witnesses_are_reported(self) -> None:
         """No Step 1, no Step 3 post, no log line, no stored row: each is its own problem."""
-        report = _report(BY_NAME["voicemail"], posted=None, line=None, stored=None,
-                         step1_seen=False)
+        report = _report(
+            BY_NAME["voicemail"], posted=None, line=None, stored=None, step1_seen=False
+        )
         assert report.problems() == [
             "no Step 1 GET reached the customer",
             "no Step 3 outcome was posted to the customer",
@@ -185,8 +211,10 @@ class TestChecks:
     def test_voicemail_without_link_and_disagreeing_store(self) -> None:
         """A voicemail needs its MessageLink; the calls table must agree with the post."""
         report = _report(
-            BY_NAME["no-agents"], posted={"Agent1ID": "0", "MessageLink": ""},
-            line=_line(GUID, "voicemail", 0), stored=StoredCall(GUID, "x", "hung_up", 999999),
+            BY_NAME["no-agents"],
+            posted={"Agent1ID": "0", "MessageLink": ""},
+            line=_line(GUID, "voicemail", 0),
+            stored=StoredCall(GUID, "x", "hung_up", 999999),
         )
         assert report.problems() == [
             "voicemail outcome posted without a MessageLink",
@@ -204,9 +232,18 @@ class TestStatistics:
     def test_log_lines_and_means(self) -> None:
         """call.finished lines are read from JSON logs; means are per actual outcome."""
         lines = [
-            json.dumps({"event": "call.finished", "tracking_guid": g, "outcome": "connected",
-                        "agent1_id": 321001, "legs": legs, "tiers_tried": [1],
-                        "time_to_connect_s": ttc, "duration_s": 2.0}).encode()
+            json.dumps(
+                {
+                    "event": "call.finished",
+                    "tracking_guid": g,
+                    "outcome": "connected",
+                    "agent1_id": 321001,
+                    "legs": legs,
+                    "tiers_tried": [1],
+                    "time_to_connect_s": ttc,
+                    "duration_s": 2.0,
+                }
+            ).encode()
             for g, legs, ttc in (("a", 2, 0.2), ("b", 4, 0.4))
         ] + [b'{"event": "call.started"}', b"not json"]
         finished = parse_finished_lines(lines)
@@ -215,10 +252,14 @@ class TestStatistics:
         planned = [(s, lead_phone(s, 0)), (s, lead_phone(s, 1))]
         posted = {"Agent1ID": "321001", "MessageLink": "http://x"}
         reports = build_reports(
-            planned, guid_by_phone={planned[0][1]: "a", planned[1][1]: "b"},
-            posts={"a": [posted], "b": [posted]}, finished=finished,
-            stored=[StoredCall("a", planned[0][1], "connected", 321001),
-                    StoredCall("b", planned[1][1], "connected", 321001)],
+            planned,
+            guid_by_phone={planned[0][1]: "a", planned[1][1]: "b"},
+            posts={"a": [posted], "b": [posted]},
+            finished=finished,
+            stored=[
+                StoredCall("a", planned[0][1], "connected", 321001),
+                StoredCall("b", planned[1][1], "connected", 321001),
+            ],
         )
         [stat] = outcome_stats(reports)
         assert (stat.outcome, stat.calls, stat.legs_per_call) == ("connected", 2, 3.0)
@@ -231,14 +272,23 @@ class TestStatistics:
         s = BY_NAME["lead-hangup"]
         planned = [(s, lead_phone(s, i)) for i in range(4)]
         snap = snapshot(
-            planned, 3, scenarios=SCENARIOS,
+            planned,
+            3,
+            scenarios=SCENARIOS,
             guid_by_phone={planned[0][1]: "a", planned[1][1]: "b", planned[2][1]: "c"},
             outcomes={"a": {"Agent1ID": "999999"}, "b": {"Agent1ID": "0"}},
-            elapsed_s=1.0, simulator_live=1, simulator_placed=3,
+            elapsed_s=1.0,
+            simulator_live=1,
+            simulator_placed=3,
         )
         [row] = snap.rows
         assert (row.placed, row.routing, row.finished, row.as_expected, row.unexpected) == (
-            3, 1, 2, 1, 1)
+            3,
+            1,
+            2,
+            1,
+            1,
+        )
         assert (snap.planned, snap.finished, snap.unexpected) == (4, 2, 1)
 
 
@@ -260,9 +310,19 @@ class TestCommandLine:
         """``orchestrator demo --help`` exits 0 and names the defaults and the outputs."""
         assert main(["demo", "--help"]) == 0
         out = capsys.readouterr().out
-        for text in ("--calls", "default: 24", "--rate", "default: 4", "--time-scale",
-                     "default: 0.05", "--output", "default: demo-output", "orchestrator.log",
-                     "orchestrator.db", "voicemail"):
+        for text in (
+            "--calls",
+            "default: 24",
+            "--rate",
+            "default: 4",
+            "--time-scale",
+            "default: 0.05",
+            "--output",
+            "default: demo-output",
+            "orchestrator.log",
+            "orchestrator.db",
+            "voicemail",
+        ):
             assert text in out
 
     def test_bad_options_are_usage_errors(self, capsys: pytest.CaptureFixture[str]) -> None:
@@ -294,7 +354,9 @@ class TestDemoRun:
         piped = io.BytesIO()  # `orchestrator demo | orchestrator tail`: the log on stdout too
         result = await run_demo(
             DemoOptions(calls=12, rate=10.0, output=tmp_path / "demo"),
-            console=console, progress_console=progress, log_stream=piped,
+            console=console,
+            progress_console=progress,
+            log_stream=piped,
         )
         assert result.problems == ()
         assert result.exit_code == EXIT_OK
@@ -317,8 +379,10 @@ class TestDemoRun:
         assert len(stored) == 12
         for report in result.reports:
             outcome, agent1, link = stored[report.lead_phone]
-            assert (outcome, agent1) == (report.scenario.expected.value,
-                                         report.scenario.expected_agent1_id)
+            assert (outcome, agent1) == (
+                report.scenario.expected.value,
+                report.scenario.expected_agent1_id,
+            )
             assert link == posts[str(report.tracking_guid)].fields["MessageLink"]
 
         # one canonical call.finished line per call in the log file
@@ -342,11 +406,15 @@ class TestDemoRun:
         progress, _ = _recording_console()
         result = await run_demo(
             DemoOptions(calls=1, rate=20.0, output=tmp_path / "demo"),
-            console=console, progress_console=progress, scenarios=(wrong,),
+            console=console,
+            progress_console=progress,
+            scenarios=(wrong,),
         )
         assert result.exit_code == EXIT_FAILED
-        expected = (f"expected connected→{wrong.expected_agent1_id}, "
-                    f"the customer got connected→{decline.expected_agent1_id}")
+        expected = (
+            f"expected connected→{wrong.expected_agent1_id}, "
+            f"the customer got connected→{decline.expected_agent1_id}"
+        )
         assert len(result.problems) == 1
         assert expected in result.problems[0]
         text = out.getvalue()

@@ -68,8 +68,10 @@ def args(*argv: str) -> argparse.Namespace:
 class TestTimes:
     """--since/--until: relative, epoch, ISO (naive = local)."""
 
-    @pytest.mark.parametrize(("text", "ago"), [("15m", 900), ("2h", 7200), ("3d", 259_200),
-                                               ("1w", 604_800), ("90s", 90), ("1.5h", 5400)])
+    @pytest.mark.parametrize(
+        ("text", "ago"),
+        [("15m", 900), ("2h", 7200), ("3d", 259_200), ("1w", 604_800), ("90s", 90), ("1.5h", 5400)],
+    )
     def test_relative(self, text: str, ago: float) -> None:
         assert float(cli_time(text, NOW)) == NOW - ago
 
@@ -93,12 +95,37 @@ class TestRequestParams:
     """Options become the API's query parameters."""
 
     def test_calls(self) -> None:
-        params = request_params(args("--since", "1h", "--campaign", "a", "--campaign", "b",
-                                     "--outcome", "connected", "--phone", "949-555-0001",
-                                     "--agent", "7", "--limit", "5", "--format", "csv"), NOW)
-        assert params == [("since", f"{NOW - 3600:.3f}"), ("campaign", "a"), ("campaign", "b"),
-                          ("outcome", "connected"), ("phone", "949-555-0001"), ("agent", "7"),
-                          ("limit", "5"), ("format", "csv")]
+        params = request_params(
+            args(
+                "--since",
+                "1h",
+                "--campaign",
+                "a",
+                "--campaign",
+                "b",
+                "--outcome",
+                "connected",
+                "--phone",
+                "949-555-0001",
+                "--agent",
+                "7",
+                "--limit",
+                "5",
+                "--format",
+                "csv",
+            ),
+            NOW,
+        )
+        assert params == [
+            ("since", f"{NOW - 3600:.3f}"),
+            ("campaign", "a"),
+            ("campaign", "b"),
+            ("outcome", "connected"),
+            ("phone", "949-555-0001"),
+            ("agent", "7"),
+            ("limit", "5"),
+            ("format", "csv"),
+        ]
 
     def test_all_pages_default_to_large_pages(self) -> None:
         assert request_params(args("--all"), NOW) == [("limit", "500")]
@@ -119,16 +146,43 @@ class TestTables:
 
     def test_calls_table(self, pinned_tz: None) -> None:
         rows: list[dict[str, object]] = [
-            {"tracking_guid": C1, "started_at": "2025-11-29T07:06:40.000Z", "campaign": "acme",
-             "lead_phone": LEAD_A, "outcome": "connected", "agent1_id": ANN,
-             "agent_name": "Ann Smith", "legs": 2, "tiers": 1, "duration_s": 60.0},
-            {"tracking_guid": C5, "started_at": "2025-11-29T07:13:20.000Z", "campaign": "acme",
-             "lead_phone": "9495550004", "outcome": None, "state": "dialling", "legs": 1,
-             "tiers": 1, "duration_s": None},
+            {
+                "tracking_guid": C1,
+                "started_at": "2025-11-29T07:06:40.000Z",
+                "campaign": "acme",
+                "lead_phone": LEAD_A,
+                "outcome": "connected",
+                "agent1_id": ANN,
+                "agent_name": "Ann Smith",
+                "legs": 2,
+                "tiers": 1,
+                "duration_s": 60.0,
+            },
+            {
+                "tracking_guid": C5,
+                "started_at": "2025-11-29T07:13:20.000Z",
+                "campaign": "acme",
+                "lead_phone": "9495550004",
+                "outcome": None,
+                "state": "dialling",
+                "legs": 1,
+                "tiers": 1,
+                "duration_s": None,
+            },
         ]
         header, first, second = calls_table(rows)
-        assert header.split() == ["STARTED", "TRACKING", "GUID", "CAMPAIGN", "LEAD", "OUTCOME",
-                                  "AGENT", "LEGS", "TIERS", "DURATION"]
+        assert header.split() == [
+            "STARTED",
+            "TRACKING",
+            "GUID",
+            "CAMPAIGN",
+            "LEAD",
+            "OUTCOME",
+            "AGENT",
+            "LEGS",
+            "TIERS",
+            "DURATION",
+        ]
         assert first.startswith(f"2025-11-28 23:06:40  {C1}  acme      949-555-0001  connected")
         assert "101 Ann Smith" in first
         assert "(dialling)" in second
@@ -138,18 +192,30 @@ class TestTables:
 
     def test_call_text_step3_states(self, pinned_tz: None) -> None:
         """The Step 3 line says pending (with the last error), given up, or delivered."""
-        base: dict[str, object] = {"tracking_guid": C1, "outcome": "hung_up", "legs": [],
-                                   "events": [], "live": None}
-        pending = {"attempts": 2, "delivered_at": None, "dead": False,
-                   "next_attempt_at": "2025-11-29T07:10:00.000Z", "last_error": "HTTP 503"}
+        base: dict[str, object] = {
+            "tracking_guid": C1,
+            "outcome": "hung_up",
+            "legs": [],
+            "events": [],
+            "live": None,
+        }
+        pending = {
+            "attempts": 2,
+            "delivered_at": None,
+            "dead": False,
+            "next_attempt_at": "2025-11-29T07:10:00.000Z",
+            "last_error": "HTTP 503",
+        }
         text = "\n".join(call_text({**base, "step3": pending}))
-        assert ("pending, next attempt 2025-11-28 23:10:00 (attempts: 2, last error: HTTP 503)"
-                in text)
+        assert (
+            "pending, next attempt 2025-11-28 23:10:00 (attempts: 2, last error: HTTP 503)" in text
+        )
         dead = {**pending, "dead": True, "attempts": 9}
         assert "gave up after 9 attempts: HTTP 503" in "\n".join(call_text({**base, "step3": dead}))
         done = {**pending, "delivered_at": "2025-11-29T07:10:01.000Z"}
         assert "delivered 2025-11-28 23:10:01 (attempts: 2)" in "\n".join(
-            call_text({**base, "step3": done}))
+            call_text({**base, "step3": done})
+        )
         assert "not queued yet" in "\n".join(call_text({**base, "step3": None}))
         assert "  none" in call_text({**base, "step3": None})
 
@@ -184,8 +250,9 @@ def _env_token(monkeypatch: pytest.MonkeyPatch) -> None:
 class TestCommand:
     """The command against the running routes."""
 
-    async def test_list_table_with_filters(self, api: Api, env_token: None,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+    async def test_list_table_with_filters(
+        self, api: Api, env_token: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         code, out, err = await run_cli(capsys, "--url", api.url, "--campaign", "beta")
         assert (code, err) == (0, "")
         lines = out.splitlines()
@@ -193,20 +260,24 @@ class TestCommand:
         assert [line.split()[2] for line in lines[1:]] == [C4, C3]
         assert "redirected" in lines[1]
 
-    async def test_json_all_pages(self, api: Api, env_token: None,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+    async def test_json_all_pages(
+        self, api: Api, env_token: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """--all with --limit 4 follows the cursor: every call once, no cursor left."""
-        code, out, _ = await run_cli(capsys, "--url", api.url, "--limit", "4", "--all",
-                                     "--format", "json")
+        code, out, _ = await run_cli(
+            capsys, "--url", api.url, "--limit", "4", "--all", "--format", "json"
+        )
         assert code == 0
         body = json.loads(out)
         assert [c["tracking_guid"] for c in body["calls"]] == ALL_NEWEST_FIRST
         assert body["next_cursor"] is None
 
-    async def test_csv_pages_and_the_more_hint(self, api: Api, env_token: None,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-        code, out, err = await run_cli(capsys, "--url", api.url, "--limit", "4", "--all",
-                                       "--format", "csv")
+    async def test_csv_pages_and_the_more_hint(
+        self, api: Api, env_token: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        code, out, err = await run_cli(
+            capsys, "--url", api.url, "--limit", "4", "--all", "--format", "csv"
+        )
         assert code == 0
         parsed = list(csv.DictReader(io.StringIO(out)))
         assert [r["tracking_guid"] for r in parsed] == ALL_NEWEST_FIRST  # one header only
@@ -215,13 +286,14 @@ class TestCommand:
         assert len(out.splitlines()) == 3
         assert "more calls: add --cursor " in err
 
-    async def test_show_and_agents(self, api: Api, env_token: None,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+    async def test_show_and_agents(
+        self, api: Api, env_token: None, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         code, out, _ = await run_cli(capsys, "--url", api.url, "show", C1.upper())
         assert code == 0
         assert out.startswith(f"Call {C1}")
         assert "connected: agent 101 Ann Smith" in out
-        legs = out[out.index("\nLegs\n"):out.index("\nEvents\n")]
+        legs = out[out.index("\nLegs\n") : out.index("\nEvents\n")]
         assert "Ann Smith" in legs
         assert "accepted" in legs
         assert "cancelled" in legs
@@ -230,13 +302,18 @@ class TestCommand:
         code, out, _ = await run_cli(capsys, "--url", api.url, "show", C5)
         assert "Live legs" in out
         assert "ringing" in out
-        code, out, _ = await run_cli(capsys, "--url", api.url, "agents", "--name", "smith",
-                                     "--format", "json")
+        code, out, _ = await run_cli(
+            capsys, "--url", api.url, "agents", "--name", "smith", "--format", "json"
+        )
         assert [a["agent_id"] for a in json.loads(out)["agents"]] == [ANN]
 
-    async def test_config_file_gives_url_and_token(self, api: Api, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_config_file_gives_url_and_token(
+        self,
+        api: Api,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
         monkeypatch.delenv("ORCH_OPERATOR_TOKEN", raising=False)
         config = tmp_path / "orch.toml"
         config.write_text(
@@ -245,13 +322,15 @@ class TestCommand:
             'initial_post_url = "http://c.test/i"\noutcome_post_url = "http://c.test/o"\n'
             '[carrier]\nkind = "simulator"\n'
         )
-        code, out, err = await run_cli(capsys, "--config", str(config), "--phone", LEAD_A,
-                                       "--format", "json")
+        code, out, err = await run_cli(
+            capsys, "--config", str(config), "--phone", LEAD_A, "--format", "json"
+        )
         assert (code, err) == (0, "")
         assert [c["tracking_guid"] for c in json.loads(out)["calls"]] == [C3, C1]
 
-    async def test_failures(self, api: Api, capsys: pytest.CaptureFixture[str],
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_failures(
+        self, api: Api, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """Wrong token: 1. Parameters the service rejects: 2, with the problems. Unknown call:
         1. Unreachable service: 1. Bad usage: 2."""
         monkeypatch.setenv("ORCH_OPERATOR_TOKEN", "wrong-token-0123456789")
@@ -259,27 +338,32 @@ class TestCommand:
         assert code == 1
         assert "refused the operator token (401)" in err
         monkeypatch.setenv("ORCH_OPERATOR_TOKEN", TOKEN)
-        code, _, err = await run_cli(capsys, "--url", api.url, "--phone", "555",
-                                     "--outcome", "won")
+        code, _, err = await run_cli(capsys, "--url", api.url, "--phone", "555", "--outcome", "won")
         assert code == 2
         assert "phone: must be a 10-digit NANP phone number" in err
         assert "outcome: must be one of" in err
-        code, _, err = await run_cli(capsys, "--url", api.url, "show",
-                                     "00000000-0000-4000-8000-000000000077")
+        code, _, err = await run_cli(
+            capsys, "--url", api.url, "show", "00000000-0000-4000-8000-000000000077"
+        )
         assert code == 1
         assert "no call with TrackingGUID" in err
         code, _, err = await run_cli(capsys, "--url", "http://127.0.0.1:9", "--timeout", "2")
         assert code == 1
         assert "cannot reach the service" in err
-        for argv in (["show"], ["show", "not-a-guid"], ["list", C1], ["show", C1, "--format",
-                                                                       "csv"],
-                     ["--since", "soon"]):
+        for argv in (
+            ["show"],
+            ["show", "not-a-guid"],
+            ["list", C1],
+            ["show", C1, "--format", "csv"],
+            ["--since", "soon"],
+        ):
             code, _, err = await run_cli(capsys, "--url", api.url, *argv)
             assert code == 2, argv
             assert err.startswith("orchestrator calls: "), argv
 
-    async def test_no_token_anywhere(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    async def test_no_token_anywhere(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A config without [operator] token and no environment variable: exit 2, saying
         where to put one; nothing is requested."""
         monkeypatch.delenv("ORCH_OPERATOR_TOKEN", raising=False)

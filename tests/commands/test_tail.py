@@ -59,8 +59,15 @@ ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 # Column offsets of the plain view: time (12) level (5) event (23) call (8) leg (18).
 EVENT_AT, CALL_AT, LEG_AT, FIELDS_AT = 19, 43, 52, 71
 MILESTONES = (  # --timeline of a connected call, in this order
-    "call started", "Step 1 sent", "plan received", "tier 1: dialling",
-    "dialling 8885551", "ACCEPTED", "CONNECTED", "recording ready", "OUTCOME connected",
+    "call started",
+    "Step 1 sent",
+    "plan received",
+    "tier 1: dialling",
+    "dialling 8885551",
+    "ACCEPTED",
+    "CONNECTED",
+    "recording ready",
+    "OUTCOME connected",
 )
 
 
@@ -91,14 +98,20 @@ class HarnessLog:
 
 
 async def harness_log() -> HarnessLog:
-    scripts = {ANTHONY: ACCEPTS, ERIN: SILENT, BUSY: AgentScript(busy=True),
-               BROKEN: AgentScript(fail=True)}
+    scripts = {
+        ANTHONY: ACCEPTS,
+        ERIN: SILENT,
+        BUSY: AgentScript(busy=True),
+        BROKEN: AgentScript(fail=True),
+    }
     with json_logs() as stream:
         async with harness(scripts) as h:
-            first = await h.call(LeadScript(), agent(328290, ANTHONY, 1, 1),
-                                 agent(328999, ERIN, 1, 2))
-            second = await h.call(LeadScript(message_s=4.0), agent(1, BUSY, 1, 1),
-                                  agent(2, BROKEN, 2, 2))
+            first = await h.call(
+                LeadScript(), agent(328290, ANTHONY, 1, 1), agent(328999, ERIN, 1, 2)
+            )
+            second = await h.call(
+                LeadScript(message_s=4.0), agent(1, BUSY, 1, 1), agent(2, BROKEN, 2, 2)
+            )
             await h.settle(first)
             await h.settle(second)
     lines = stream.getvalue().splitlines()
@@ -112,8 +125,9 @@ def _demo_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     quiet = Console(file=io.StringIO(), width=140)
 
     async def run() -> int:
-        result = await run_demo(DemoOptions(calls=6, rate=20.0, output=output),
-                                console=quiet, progress_console=quiet)
+        result = await run_demo(
+            DemoOptions(calls=6, rate=20.0, output=output), console=quiet, progress_console=quiet
+        )
         return result.exit_code
 
     assert trio.run(run) == 0
@@ -137,8 +151,11 @@ def render(lines: list[bytes], options: TailOptions) -> list[str]:
 
 def columns(line: str) -> tuple[str, str, str]:
     """(event, call, leg) columns of a plain columns-view line."""
-    return (line[EVENT_AT:CALL_AT].strip(), line[CALL_AT:LEG_AT].strip(),
-            line[LEG_AT:FIELDS_AT].strip())
+    return (
+        line[EVENT_AT:CALL_AT].strip(),
+        line[CALL_AT:LEG_AT].strip(),
+        line[LEG_AT:FIELDS_AT].strip(),
+    )
 
 
 # --- the columns view ----------------------------------------------------------------------------
@@ -155,7 +172,8 @@ class TestColumns:
         for line, record in zip(shown, log.records, strict=True):
             assert line[:12] == str(record["ts"])[11:23]
             assert line[13:18].strip() == {"warning": "warn"}.get(
-                str(record["level"]), str(record["level"]))
+                str(record["level"]), str(record["level"])
+            )
             event, call, _ = columns(line)
             assert event == record["event"]
             assert call == str(record.get("tracking_guid", "-"))[:8]
@@ -163,30 +181,57 @@ class TestColumns:
     @pytest.mark.parametrize(
         ("event", "leg", "present", "absent"),
         [
-            ("call.started", "-", [f"lead_phone={LEAD_PHONE}", f"dialled={CAMPAIGN_NUMBER}",
-                                   "plantype=Purchase"], ["call_uuid=", "campaign="]),
+            (
+                "call.started",
+                "-",
+                [f"lead_phone={LEAD_PHONE}", f"dialled={CAMPAIGN_NUMBER}", "plantype=Purchase"],
+                ["call_uuid=", "campaign="],
+            ),
             ("tier.started", "t1", ["agents=328290,328999"], ["tier="]),
-            ("leg.originated", "t1 328290 {leg}", [f"phone={ANTHONY}", "request_id=req-"],
-             ["agent_id=", "leg_id="]),
+            (
+                "leg.originated",
+                "t1 328290 {leg}",
+                [f"phone={ANTHONY}", "request_id=req-"],
+                ["agent_id=", "leg_id="],
+            ),
             ("leg.answered", "t1 328290 {leg}", ["press1=true"], []),
             ("call.connected", "t1 328290 {leg}", ["wait_s=3.5"], []),
             ("call.recording_ready", "-", ["url=https://"], []),
-            ("call.finished", "-", ["outcome=connected", "agent1_id=328290",
-                                    "winner_agent_id=328290", "tiers_tried=1", "legs=2",
-                                    "message_link=https://"], []),
+            (
+                "call.finished",
+                "-",
+                [
+                    "outcome=connected",
+                    "agent1_id=328290",
+                    "winner_agent_id=328290",
+                    "tiers_tried=1",
+                    "legs=2",
+                    "message_link=https://",
+                ],
+                [],
+            ),
         ],
     )
     async def test_fields_of_the_connected_call(
-        self, autojump_clock: trio.testing.MockClock, event: str, leg: str,
-        present: list[str], absent: list[str],
+        self,
+        autojump_clock: trio.testing.MockClock,
+        event: str,
+        leg: str,
+        present: list[str],
+        absent: list[str],
     ) -> None:
         """The event's own fields follow as key=value; the context sits in its columns."""
         log = await harness_log()
         view = ColumnsView(LineFilter(calls=(log.connected,)), ColumnFormatter(PLAIN))
         shown = [view.render(raw) for raw in log.lines]
         record_of = dict(zip(shown, log.records, strict=True))
-        line = next(s for s in shown if isinstance(s, str) and columns(s)[0] == event
-                    and ("328290" not in leg or "328290" in columns(s)[2]))
+        line = next(
+            s
+            for s in shown
+            if isinstance(s, str)
+            and columns(s)[0] == event
+            and ("328290" not in leg or "328290" in columns(s)[2])
+        )
         record = record_of[line]
         assert columns(line)[2] == leg.format(leg=str(record.get("leg_id", ""))[:8])
         fields = line[FIELDS_AT:]
@@ -217,10 +262,18 @@ class TestColumns:
     def test_wide_keeps_whole_ids(self) -> None:
         """--wide: the whole TrackingGUID, leg id and UUID values."""
         guid, leg = "e70ec52a-2e50-421e-b215-7becca21a842", "9f24da77-786a-4353-8511-272517154b01"
-        raw = orjson.dumps({"request_id": "c447dfc6-f670-4bc0-99a7-a65c00844d92",
-                            "event": "leg.originated", "tracking_guid": guid, "tier": 1,
-                            "agent_id": 7, "leg_id": leg, "level": "info",
-                            "ts": "2026-11-29T16:01:08.359568Z"})
+        raw = orjson.dumps(
+            {
+                "request_id": "c447dfc6-f670-4bc0-99a7-a65c00844d92",
+                "event": "leg.originated",
+                "tracking_guid": guid,
+                "tier": 1,
+                "agent_id": 7,
+                "leg_id": leg,
+                "level": "info",
+                "ts": "2026-11-29T16:01:08.359568Z",
+            }
+        )
         entry = parse_line(raw)
         assert entry is not None
         line = ColumnFormatter(PLAIN, wide=True).format(entry)
@@ -248,8 +301,7 @@ class TestColumns:
             ("never", True, False, PLAIN),
         ],
     )
-    def test_colour_choice(self, mode: str, is_tty: bool, no_color: bool,
-                           expected: object) -> None:
+    def test_colour_choice(self, mode: str, is_tty: bool, no_color: bool, expected: object) -> None:
         """--color auto colours a terminal unless NO_COLOR; always/never are absolute."""
         assert choose_palette(mode, is_tty=is_tty, no_color=no_color) is expected
 
@@ -261,56 +313,98 @@ def _agent_named(record: dict[str, object], agent_id: str) -> bool:
     keys = ("agent_id", "winner_agent_id", "agent1_id")
     listed = record.get("agents")
     return any(str(record.get(k)) == agent_id for k in keys if record.get(k) is not None) or (
-        isinstance(listed, list) and agent_id in [str(a) for a in listed])
+        isinstance(listed, list) and agent_id in [str(a) for a in listed]
+    )
 
 
 FILTER_CASES = [
     # (name, options builder, predicate builder) - guids: (connected, voicemail)
     ("everything", lambda g: TailOptions(), lambda g: lambda r: True),
-    ("--call prefix", lambda g: TailOptions(calls=(g[0][:8],)),
-     lambda g: lambda r: r.get("tracking_guid") == g[0]),
-    ("--call upper case", lambda g: TailOptions(calls=(g[1][:6].upper(),)),
-     lambda g: lambda r: r.get("tracking_guid") == g[1]),
-    ("--call both", lambda g: TailOptions(calls=(g[0], g[1][:4])),
-     lambda g: lambda r: r.get("tracking_guid") in g),
-    ("--campaign acme", lambda g: TailOptions(campaigns=("acme",)),
-     lambda g: lambda r: r.get("campaign") == "acme"),
-    ("--campaign other", lambda g: TailOptions(campaigns=("other",)),
-     lambda g: lambda r: False),
-    ("--agent 328290", lambda g: TailOptions(agents=("328290",)),
-     lambda g: lambda r: _agent_named(r, "328290")),
-    ("--event leg.*", lambda g: TailOptions(events=("leg.*",)),
-     lambda g: lambda r: str(r["event"]).startswith("leg.")),
-    ("--event two names", lambda g: TailOptions(events=("call.connected", "call.finished")),
-     lambda g: lambda r: r["event"] in ("call.connected", "call.finished")),
-    ("--event *.ended", lambda g: TailOptions(events=("*.ended",)),
-     lambda g: lambda r: fnmatchcase(str(r["event"]), "*.ended")),
-    ("--exclude leg.*", lambda g: TailOptions(exclude=("leg.*",)),
-     lambda g: lambda r: not str(r["event"]).startswith("leg.")),
-    ("--level info", lambda g: TailOptions(level="info"),
-     lambda g: lambda r: r["level"] != "debug"),
-    ("--level warning", lambda g: TailOptions(level="warning"),
-     lambda g: lambda r: LEVEL_RANKS[str(r["level"])] >= LEVEL_RANKS["warning"]),
-    ("--call + --event", lambda g: TailOptions(calls=(g[1][:8],), events=("tier.*",)),
-     lambda g: lambda r: r.get("tracking_guid") == g[1] and str(r["event"]).startswith("tier.")),
+    (
+        "--call prefix",
+        lambda g: TailOptions(calls=(g[0][:8],)),
+        lambda g: lambda r: r.get("tracking_guid") == g[0],
+    ),
+    (
+        "--call upper case",
+        lambda g: TailOptions(calls=(g[1][:6].upper(),)),
+        lambda g: lambda r: r.get("tracking_guid") == g[1],
+    ),
+    (
+        "--call both",
+        lambda g: TailOptions(calls=(g[0], g[1][:4])),
+        lambda g: lambda r: r.get("tracking_guid") in g,
+    ),
+    (
+        "--campaign acme",
+        lambda g: TailOptions(campaigns=("acme",)),
+        lambda g: lambda r: r.get("campaign") == "acme",
+    ),
+    ("--campaign other", lambda g: TailOptions(campaigns=("other",)), lambda g: lambda r: False),
+    (
+        "--agent 328290",
+        lambda g: TailOptions(agents=("328290",)),
+        lambda g: lambda r: _agent_named(r, "328290"),
+    ),
+    (
+        "--event leg.*",
+        lambda g: TailOptions(events=("leg.*",)),
+        lambda g: lambda r: str(r["event"]).startswith("leg."),
+    ),
+    (
+        "--event two names",
+        lambda g: TailOptions(events=("call.connected", "call.finished")),
+        lambda g: lambda r: r["event"] in ("call.connected", "call.finished"),
+    ),
+    (
+        "--event *.ended",
+        lambda g: TailOptions(events=("*.ended",)),
+        lambda g: lambda r: fnmatchcase(str(r["event"]), "*.ended"),
+    ),
+    (
+        "--exclude leg.*",
+        lambda g: TailOptions(exclude=("leg.*",)),
+        lambda g: lambda r: not str(r["event"]).startswith("leg."),
+    ),
+    (
+        "--level info",
+        lambda g: TailOptions(level="info"),
+        lambda g: lambda r: r["level"] != "debug",
+    ),
+    (
+        "--level warning",
+        lambda g: TailOptions(level="warning"),
+        lambda g: lambda r: LEVEL_RANKS[str(r["level"])] >= LEVEL_RANKS["warning"],
+    ),
+    (
+        "--call + --event",
+        lambda g: TailOptions(calls=(g[1][:8],), events=("tier.*",)),
+        lambda g: lambda r: r.get("tracking_guid") == g[1] and str(r["event"]).startswith("tier."),
+    ),
 ]
 
 
 class TestFilters:
     """Each filter keeps exactly the lines an independent reading of the JSON says it should."""
 
-    @pytest.mark.parametrize(("name", "options", "predicate"), FILTER_CASES,
-                             ids=[case[0] for case in FILTER_CASES])
+    @pytest.mark.parametrize(
+        ("name", "options", "predicate"), FILTER_CASES, ids=[case[0] for case in FILTER_CASES]
+    )
     async def test_filter(
-        self, autojump_clock: trio.testing.MockClock, name: str,
+        self,
+        autojump_clock: trio.testing.MockClock,
+        name: str,
         options: Callable[[tuple[str, str]], TailOptions],
         predicate: Callable[[tuple[str, str]], Callable[[dict[str, object]], bool]],
     ) -> None:
         """The lines shown, in order, are those the predicate picks from the JSON."""
         log = await harness_log()
         guids = (log.connected, log.voicemail)
-        expected = [(r["event"], str(r.get("tracking_guid", "-"))[:8])
-                    for r in log.records if predicate(guids)(r)]
+        expected = [
+            (r["event"], str(r.get("tracking_guid", "-"))[:8])
+            for r in log.records
+            if predicate(guids)(r)
+        ]
         shown = render(log.lines, options(guids))
         assert [columns(line)[:2] for line in shown] == expected
         if name == "--level warning":
@@ -327,9 +421,13 @@ class TestFilters:
         events = [columns(line)[0] for line in shown]
         # An agent call's first lines may come before leg.originated names it (so they stay
         # unattributed); the conference, the recording and the ends always follow.
-        for carrier_event in ("sim.conference.joined", "sim.conference.started",
-                              "sim.recording.finished", "sim.conference.ended",
-                              "sim.call.ended"):
+        for carrier_event in (
+            "sim.conference.joined",
+            "sim.conference.started",
+            "sim.recording.finished",
+            "sim.conference.ended",
+            "sim.call.ended",
+        ):
             assert carrier_event in events
         own = [r for r in records if r.get("tracking_guid") == guid]
         assert len(shown) > len(own)
@@ -338,8 +436,11 @@ class TestFilters:
         """A carrier CallUUID prefix finds the lead's call lines."""
         records = demo_records(demo_log)
         guid = connected_guid(records)
-        call_uuid = next(str(r["call_uuid"]) for r in records
-                         if r.get("event") == "call.started" and r["tracking_guid"] == guid)
+        call_uuid = next(
+            str(r["call_uuid"])
+            for r in records
+            if r.get("event") == "call.started" and r["tracking_guid"] == guid
+        )
         shown = render(demo_log.read_bytes().splitlines(), TailOptions(calls=(call_uuid[:8],)))
         assert "call.finished" in [columns(line)[0] for line in shown]
         assert "sim.call.placed" in [columns(line)[0] for line in shown]  # before call.started
@@ -362,9 +463,7 @@ class TestPassThrough:
         b"plain text with a { brace",
     ]
 
-    async def test_plain_lines_pass_through(
-        self, autojump_clock: trio.testing.MockClock
-    ) -> None:
+    async def test_plain_lines_pass_through(self, autojump_clock: trio.testing.MockClock) -> None:
         """Text, blanks, broken or non-object JSON, bad UTF-8: as they were, filters or not."""
         log = await harness_log()
         mixed: list[bytes] = []
@@ -383,7 +482,8 @@ class TestPassThrough:
         shown = out.getvalue().split(b"\n")[:-1]
         assert shown[1::2] == self.WEIRD
         assert [columns(line.decode())[0] for line in shown[0::2]] == [
-            r["event"] for r in log.records[: len(self.WEIRD)]]
+            r["event"] for r in log.records[: len(self.WEIRD)]
+        ]
 
     def test_an_object_without_event_is_still_columns(self) -> None:
         """A JSON object that is not ours is shown, with ``(no event)``."""
@@ -404,8 +504,9 @@ class TestPassThrough:
 
 
 def milestone_positions(story: list[str]) -> list[int]:
-    return [next(i for i, line in enumerate(story) if milestone in line)
-            for milestone in MILESTONES]
+    return [
+        next(i for i, line in enumerate(story) if milestone in line) for milestone in MILESTONES
+    ]
 
 
 class TestTimeline:
@@ -431,8 +532,9 @@ class TestTimeline:
         records = demo_records(demo_log)
         guid = connected_guid(records)
         plain = render(demo_log.read_bytes().splitlines(), TailOptions(timeline=guid))
-        story = render(demo_log.read_bytes().splitlines(),
-                       TailOptions(timeline=guid, with_carrier=True))
+        story = render(
+            demo_log.read_bytes().splitlines(), TailOptions(timeline=guid, with_carrier=True)
+        )
         carrier = [line for line in story if "sim." in line]
         assert len(story) == len(plain) + len(carrier)
         assert all(line[12:18] == "      " for line in carrier)
@@ -451,9 +553,14 @@ class TestTimeline:
         assert "    agent 328999: leg ended: cancelled" in "\n".join(story)
         story = render(log.lines, TailOptions(timeline=log.voicemail))
         text = "\n".join(story)
-        for sentence in ("agent 1: leg ended: busy", "agent 2: could not be dialled",
-                         "tier 1 exhausted", "lead sent to voicemail",
-                         "voicemail recorded", "OUTCOME voicemail: Agent1ID 0"):
+        for sentence in (
+            "agent 1: leg ended: busy",
+            "agent 2: could not be dialled",
+            "tier 1 exhausted",
+            "lead sent to voicemail",
+            "voicemail recorded",
+            "OUTCOME voicemail: Agent1ID 0",
+        ):
             assert sentence in text
         assert "(no call.finished line yet" not in text
 
@@ -462,8 +569,11 @@ class TestTimeline:
         log = await harness_log()
         story = render(log.lines, TailOptions(timeline=log.connected, events=("leg.*",)))
         assert all(line.startswith("    ", 12) for line in story[1:])
-        cut = [line for line, r in zip(log.lines, log.records, strict=True)
-               if r["event"] != "call.finished"]
+        cut = [
+            line
+            for line, r in zip(log.lines, log.records, strict=True)
+            if r["event"] != "call.finished"
+        ]
         story = render(cut, TailOptions(timeline=log.connected))
         assert story[-1].startswith("(no call.finished line yet")
         timeline = Timeline("", PLAIN)  # "" matches every call: the first one wins
@@ -471,7 +581,8 @@ class TestTimeline:
         shown = [view.render(raw) for raw in log.lines]
         assert timeline.guid == log.records[0]["tracking_guid"]
         assert sum(s is not None for s in shown) == sum(
-            r.get("tracking_guid") == timeline.guid for r in log.records)
+            r.get("tracking_guid") == timeline.guid for r in log.records
+        )
         assert "also matches" in view.footer()[-1]
 
 
@@ -526,8 +637,7 @@ class TestSources:
             (b"x" * 70_000 + b"\nlast\n", 1, 70_001),
         ],
     )
-    def test_start_offset(self, tmp_path: Path, content: bytes, lines: int,
-                          offset: int) -> None:
+    def test_start_offset(self, tmp_path: Path, content: bytes, lines: int, offset: int) -> None:
         """Where the last N lines begin, final newline or not, across read blocks."""
         path = tmp_path / "log"
         path.write_bytes(content)
@@ -573,8 +683,11 @@ class TestSources:
         """stop() is asked whenever the file is idle."""
         path = tmp_path / "orchestrator.log"
         path.write_bytes(b"only\n")
-        assert [line for line in follow(path, last=None, stop=lambda: True, sleep=no_sleep)
-                if line is not IDLE] == [b"only"]
+        assert [
+            line
+            for line in follow(path, last=None, stop=lambda: True, sleep=no_sleep)
+            if line is not IDLE
+        ] == [b"only"]
 
     def test_follow_through_the_runner(self, tmp_path: Path) -> None:
         """tail(follow=...) renders appended lines until stopped; output is flushed."""
@@ -602,8 +715,10 @@ class TestSources:
 
 def run_cli(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "tail", *args], cwd=REPO_ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "orchestrator", "tail", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
 
 
@@ -627,8 +742,9 @@ def read_output_lines(proc: subprocess.Popen[bytes], count: int, timeout_s: floa
 class TestCommand:
     """``orchestrator tail`` as operators run it."""
 
-    def test_demo_log_reads_well(self, demo_log: Path,
-                                 capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def test_demo_log_reads_well(
+        self, demo_log: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
         """Every line of a demo log becomes aligned columns; nothing stays raw JSON."""
         assert main(["tail", str(demo_log), "--color", "never"]) == EXIT_OK
         shown = capsysbinary.readouterr().out.decode().splitlines()
@@ -637,8 +753,9 @@ class TestCommand:
         assert not [line for line in shown if line.startswith("{")]
         assert [columns(line)[0] for line in shown] == [r["event"] for r in records]
 
-    def test_timeline_through_the_cli(self, demo_log: Path,
-                                      capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    def test_timeline_through_the_cli(
+        self, demo_log: Path, capsysbinary: pytest.CaptureFixture[bytes]
+    ) -> None:
         """``orchestrator tail LOG --timeline PREFIX``: the milestones in order."""
         guid = connected_guid(demo_records(demo_log))
         assert main(["tail", str(demo_log), "--timeline", guid[:8], "--color", "never"]) == 0
@@ -649,10 +766,21 @@ class TestCommand:
     def test_stdin_pipe(self, demo_log: Path) -> None:
         """``... | orchestrator tail --event call.finished`` over a real pipe."""
         proc = subprocess.run(
-            [sys.executable, "-m", "orchestrator", "tail", "--event", "call.finished",
-             "--color", "auto"],
-            cwd=REPO_ROOT, input=b"hello\n" + demo_log.read_bytes(), capture_output=True,
-            check=True, timeout=60,
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "tail",
+                "--event",
+                "call.finished",
+                "--color",
+                "auto",
+            ],
+            cwd=REPO_ROOT,
+            input=b"hello\n" + demo_log.read_bytes(),
+            capture_output=True,
+            check=True,
+            timeout=60,
         )
         shown = proc.stdout.decode().splitlines()
         assert shown[0] == "hello"
@@ -666,19 +794,21 @@ class TestCommand:
             (["--follow", "{log}"], EXIT_USAGE, "not both"),
         ],
     )
-    def test_failures(self, demo_log: Path, args: list[str], status: int,
-                      message: str) -> None:
+    def test_failures(self, demo_log: Path, args: list[str], status: int, message: str) -> None:
         """An unknown call exits 1; FILE and --follow together exit 2; both explain."""
         parsed = build_parser().parse_args(
-            ["tail", str(demo_log), *[a.format(log=demo_log) for a in args]])
+            ["tail", str(demo_log), *[a.format(log=demo_log) for a in args]]
+        )
         err = io.StringIO()
         assert tail(options_from_args(parsed), stdout=io.BytesIO(), stderr=err) == status
         assert message in err.getvalue()
 
     def test_missing_file(self, tmp_path: Path) -> None:
         """A file that is not there: exit 2, named on stderr."""
-        for options in (TailOptions(file=str(tmp_path / "nope.log")),
-                        TailOptions(follow=str(tmp_path / "nope.log"))):
+        for options in (
+            TailOptions(file=str(tmp_path / "nope.log")),
+            TailOptions(follow=str(tmp_path / "nope.log")),
+        ):
             err = io.StringIO()
             assert tail(options, stdout=io.BytesIO(), stderr=err) == EXIT_USAGE
             assert "nope.log" in err.getvalue()
@@ -706,8 +836,10 @@ class TestCommand:
             # Once the existing line is out, the follower is at the end of the file.
             assert read_output_lines(proc, 1, timeout_s=20.0) == ["already there"]
             with path.open("ab") as fh:
-                fh.write(b'{"event":"leg.ringing","level":"debug","tracking_guid":"abcdef12-0",'
-                         b'"ts":"2026-11-29T16:01:08.359568Z"}\nplain line\n')
+                fh.write(
+                    b'{"event":"leg.ringing","level":"debug","tracking_guid":"abcdef12-0",'
+                    b'"ts":"2026-11-29T16:01:08.359568Z"}\nplain line\n'
+                )
             shown = read_output_lines(proc, 2, timeout_s=20.0)
             assert columns(shown[0])[:2] == ("leg.ringing", "abcdef12")
             assert shown[1] == "plain line"

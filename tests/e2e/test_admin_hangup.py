@@ -56,8 +56,9 @@ async def operator_get(e2e: E2E, path: str, **params: str) -> dict[str, Any]:
 
 
 async def hang_up(e2e: E2E, guid: str, *, auth: bool = True, **body: str) -> httpx.Response:
-    return await e2e.http.post(e2e.base + f"/calls/{guid}/hangup", json=body or None,
-                               headers=AUTH if auth else {})
+    return await e2e.http.post(
+        e2e.base + f"/calls/{guid}/hangup", json=body or None, headers=AUTH if auth else {}
+    )
 
 
 async def until_live(e2e: E2E, guid: str, check: Callable[[dict[str, Any]], bool]) -> None:
@@ -92,8 +93,11 @@ class TestHangupWhileRinging:
             e2e.place_call(LEAD)  # the lead stays on the line
             guid = (await e2e.customer.step1_for(LEAD)).tracking_guid
 
-            await until_live(e2e, guid, lambda live: [leg["state"] for leg in live["legs"]]
-                             == ["ringing", "ringing"])
+            await until_live(
+                e2e,
+                guid,
+                lambda live: [leg["state"] for leg in live["legs"]] == ["ringing", "ringing"],
+            )
             listed = await operator_get(e2e, "/calls", phone=LEAD)
             assert [(c["tracking_guid"], c["outcome"]) for c in listed["calls"]] == [(guid, None)]
 
@@ -107,8 +111,12 @@ class TestHangupWhileRinging:
             assert response.json() == {"status": "ending", "tracking_guid": guid}
 
             outcome = await e2e.customer.outcome_for(guid)
-            assert outcome.form == {"ReferralID": "0", "TrackingGUID": guid,
-                                    "Agent1ID": str(HANGUP_AGENT_ID), "MessageLink": ""}
+            assert outcome.form == {
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": str(HANGUP_AGENT_ID),
+                "MessageLink": "",
+            }
             with trio.fail_after(WAIT_S):
                 await e2e.sim.wait_idle()
             assert (ended_status(e2e, ANTHONY), ended_status(e2e, ERIN)) == ("cancel", "cancel")
@@ -119,11 +127,19 @@ class TestHangupWhileRinging:
             call = await e2e.stored_call(guid)
             shown = await operator_get(e2e, f"/calls/{guid}")
             assert (shown["state"], shown["outcome"], shown["agent1_id"], shown["live"]) == (
-                "finished", "hung_up", HANGUP_AGENT_ID, None)
+                "finished",
+                "hung_up",
+                HANGUP_AGENT_ID,
+                None,
+            )
             assert {leg["agent_id"]: leg["result"] for leg in shown["legs"]} == {
-                328290: LegResult.CANCELLED.value, 328999: LegResult.CANCELLED.value}
+                328290: LegResult.CANCELLED.value,
+                328999: LegResult.CANCELLED.value,
+            }
             assert {leg["agent_id"]: leg["name"] for leg in shown["legs"]} == {
-                328290: "Anthony Smith", 328999: "ErinJones"}
+                328290: "Anthony Smith",
+                328999: "ErinJones",
+            }
             events = [e["event"] for e in shown["events"]]
             assert events == [e.event for e in call.events]
             assert_in_order(events, ["tier.started", "call.ended_by_operator", "call.finished"])
@@ -156,7 +172,8 @@ class TestHangupWhileConnected:
             assert outcome.form["Agent1ID"] == "328290"
             recordings = e2e.sim.log.events(EventKind.RECORDING_FINISHED)
             assert [e.data["url"] for e in recordings if e.data.get("room") == guid] == [
-                outcome.form["MessageLink"]]
+                outcome.form["MessageLink"]
+            ]
             with trio.fail_after(WAIT_S):
                 await e2e.sim.wait_idle()
             assert ended_status(e2e, ERIN) == "cancel"
@@ -166,10 +183,15 @@ class TestHangupWhileConnected:
             await e2e.stored_call(guid)
             shown = await operator_get(e2e, f"/calls/{guid}")
             assert (shown["outcome"], shown["agent1_id"], shown["agent_name"]) == (
-                "connected", 328290, "Anthony Smith")
+                "connected",
+                328290,
+                "Anthony Smith",
+            )
             assert shown["message_link"] == outcome.form["MessageLink"]
-            assert_in_order([e["event"] for e in shown["events"]],
-                            ["call.connected", "call.ended_by_operator", "call.finished"])
+            assert_in_order(
+                [e["event"] for e in shown["events"]],
+                ["call.connected", "call.ended_by_operator", "call.finished"],
+            )
 
 
 class TestHangupBeforeThePlan:
@@ -192,8 +214,9 @@ class TestHangupBeforeThePlan:
             call = await e2e.stored_call(guid)
             assert call.legs == ()
             # a Step 2 plan now comes too late
-            late = await e2e.http.post(e2e.base + "/responsecollect",
-                                       data={"TrackingGUID": guid, **API_DOC_PLAN})
+            late = await e2e.http.post(
+                e2e.base + "/responsecollect", data={"TrackingGUID": guid, **API_DOC_PLAN}
+            )
             assert late.status_code == 409
             unknown = await hang_up(e2e, "00000000-0000-4000-8000-000000000000")
             assert unknown.status_code == 404

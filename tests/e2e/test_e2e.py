@@ -51,7 +51,8 @@ TIER3_PHONE = "7145550123"
 def recording_url(e2e: E2E, what: str, *, call_uuid: str | None = None, **match: str) -> str:
     """The URL of the one recording of kind ``what`` (of ``call_uuid``) matching ``match``."""
     found = [
-        e for e in e2e.sim.log.events(EventKind.RECORDING_FINISHED, call_uuid=call_uuid)
+        e
+        for e in e2e.sim.log.events(EventKind.RECORDING_FINISHED, call_uuid=call_uuid)
         if e.data.get("what") == what and all(e.data.get(k) == v for k, v in match.items())
     ]
     assert len(found) == 1, found
@@ -83,12 +84,16 @@ class TestApiDocExample:
             assert step2.status == 200, step2.body
             summary = json.loads(step2.body)
             assert [(a["AgentRow"], a["AgentID"]) for a in summary["tiers"][0]["agents"]] == [
-                (1, 328290), (2, 328999)]
+                (1, 328290),
+                (2, 328999),
+            ]
 
             # Step 3: the winner and the call recording
             link = recording_url(e2e, "conference", room=guid)
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": "328290",
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": "328290",
                 "MessageLink": link,
             }
             assert 0 < len(link) <= MESSAGE_LINK_MAX
@@ -107,25 +112,46 @@ class TestApiDocExample:
             # the store
             call = await e2e.stored_call(guid)
             assert (call.state, call.outcome, call.agent1_id, call.message_link) == (
-                CallState.FINISHED, OutcomeKind.CONNECTED, 328290, link)
+                CallState.FINISHED,
+                OutcomeKind.CONNECTED,
+                328290,
+                link,
+            )
             assert (call.lead_phone, call.dialled_number, call.referral_id, call.plantype) == (
-                LEAD, CAMPAIGN_NUMBER, 0, PLANTYPE)
+                LEAD,
+                CAMPAIGN_NUMBER,
+                0,
+                PLANTYPE,
+            )
             assert call.plan_fingerprint is not None
             legs = {leg.agent_id: leg for leg in call.legs}
             assert {a: (leg.tier, leg.row, leg.phone) for a, leg in legs.items()} == {
-                328290: (1, 1, ANTHONY), 328999: (1, 2, ERIN),
+                328290: (1, 1, ANTHONY),
+                328999: (1, 2, ERIN),
             }
             assert all(leg.request_id for leg in call.legs)
             assert legs[328290].result is LegResult.ACCEPTED
             assert legs[328290].answered_at is not None
             assert (legs[328999].result, legs[328999].carrier_call_id) == (
-                LegResult.CANCELLED, erin_end.call_uuid)
+                LegResult.CANCELLED,
+                erin_end.call_uuid,
+            )
             assert legs[328999].ended_at is not None
-            assert_in_order([e.event for e in call.events], [
-                "call.started", "step1.sent", "plan.received", "tier.started", "leg.originated",
-                "leg.answered", "leg.accepted", "call.connected", "call.recording_ready",
-                "call.finished",
-            ])
+            assert_in_order(
+                [e.event for e in call.events],
+                [
+                    "call.started",
+                    "step1.sent",
+                    "plan.received",
+                    "tier.started",
+                    "leg.originated",
+                    "leg.answered",
+                    "leg.accepted",
+                    "call.connected",
+                    "call.recording_ready",
+                    "call.finished",
+                ],
+            )
             row = await e2e.delivered_outbox_row(guid)
             assert row["url"] == e2e.customer.url + OUTCOME_PATH
             assert json.loads(row["body"]) == outcome.form
@@ -133,7 +159,11 @@ class TestApiDocExample:
             anthony = await e2e.reader.get_agent(328290)
             assert anthony is not None
             assert (anthony.name, anthony.email, anthony.nmls, anthony.five_min_apps) == (
-                "Anthony Smith", "Anthony.Smith@xyz.com", "848", True)
+                "Anthony Smith",
+                "Anthony.Smith@xyz.com",
+                "848",
+                True,
+            )
             assert len(e2e.customer.outcomes_for(guid)) == 1
 
 
@@ -162,7 +192,10 @@ class TestTierEscalation:
             guid = step1.tracking_guid
             link = recording_url(e2e, "conference", room=guid)
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": "303", "MessageLink": link,
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": "303",
+                "MessageLink": link,
             }
 
             # the carrier's clock: tier 3 placed only after both tier-1 legs ended
@@ -178,17 +211,26 @@ class TestTierEscalation:
             assert (call.outcome, call.agent1_id) == (OutcomeKind.CONNECTED, 303)
             legs = {leg.agent_id: leg for leg in call.legs}
             assert {a: (leg.tier, leg.result) for a, leg in legs.items() if a != 303} == {
-                101: (1, LegResult.NO_ANSWER), 102: (1, LegResult.BUSY),
+                101: (1, LegResult.NO_ANSWER),
+                102: (1, LegResult.BUSY),
             }
             assert legs[303].tier == 3  # its result: see TestWinnerLegRow
             tier1_ended = [legs[101].ended_at, legs[102].ended_at]
             assert all(t is not None for t in tier1_ended)
             assert legs[303].started_at >= max(t for t in tier1_ended if t is not None)
-            assert_in_order([e.event for e in call.events], [
-                "tier.started", "tier.exhausted", "tier.started", "leg.accepted", "call.finished",
-            ])
-            started = [json.loads(e.detail)["tier"] for e in call.events
-                       if e.event == "tier.started"]
+            assert_in_order(
+                [e.event for e in call.events],
+                [
+                    "tier.started",
+                    "tier.exhausted",
+                    "tier.started",
+                    "leg.accepted",
+                    "call.finished",
+                ],
+            )
+            started = [
+                json.loads(e.detail)["tier"] for e in call.events if e.event == "tier.started"
+            ]
             assert started == [1, 3]
             row = await e2e.delivered_outbox_row(guid)
             assert json.loads(row["body"]) == outcome.form
@@ -197,22 +239,21 @@ class TestTierEscalation:
 class TestVoicemail:
     """Nobody accepts: the lead hears the prompt, leaves a message, Agent1ID=0 + its URL."""
 
-    async def test_declined_and_unanswered_tier_leads_to_a_voicemail(
-        self, tmp_path: Path
-    ) -> None:
+    async def test_declined_and_unanswered_tier_leads_to_a_voicemail(self, tmp_path: Path) -> None:
         async with open_e2e(tmp_path) as e2e:
             e2e.customer.answer(LEAD, PlanReply(API_DOC_PLAN))
             e2e.script_agent(ANTHONY, AgentScript(answer_after_s=1.0, press="2"))
             e2e.script_agent(ERIN, AgentScript(no_answer=True))
-            lead_uuid = e2e.place_call(
-                LEAD, LeadScript(message_s=4.0, hangup_after_message=True)
-            )
+            lead_uuid = e2e.place_call(LEAD, LeadScript(message_s=4.0, hangup_after_message=True))
 
             step1, outcome = await e2e.outcome_of(LEAD)
             guid = step1.tracking_guid
             message = recording_url(e2e, "record", call_uuid=lead_uuid)
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": "0", "MessageLink": message,
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": "0",
+                "MessageLink": message,
             }
             assert len(message) <= MESSAGE_LINK_MAX
 
@@ -220,8 +261,11 @@ class TestVoicemail:
             transfer = e2e.sim_event(LEAD, EventKind.CALL_TRANSFERRED)
             assert isinstance(transfer.data["url"], str)
             assert transfer.data["url"].startswith(e2e.base + VOICEMAIL_PATH)
-            steps = [e.data["step"] for e in e2e.sim_events(LEAD, EventKind.STEP_STARTED)
-                     if e.seq > transfer.seq]
+            steps = [
+                e.data["step"]
+                for e in e2e.sim_events(LEAD, EventKind.STEP_STARTED)
+                if e.seq > transfer.seq
+            ]
             assert steps[:2] == ["Speak", "Record"]
             signed = e2e.signed(VOICEMAIL_PATH + f"?call={guid}", {"CallUUID": lead_uuid})
             document = await e2e.send(signed)
@@ -236,14 +280,26 @@ class TestVoicemail:
 
             call = await e2e.stored_call(guid)
             assert (call.state, call.outcome, call.agent1_id, call.message_link) == (
-                CallState.FINISHED, OutcomeKind.VOICEMAIL, 0, message)
+                CallState.FINISHED,
+                OutcomeKind.VOICEMAIL,
+                0,
+                message,
+            )
             assert {leg.agent_id: leg.result for leg in call.legs} == {
-                328290: LegResult.DECLINED, 328999: LegResult.NO_ANSWER,
+                328290: LegResult.DECLINED,
+                328999: LegResult.NO_ANSWER,
             }
-            assert_in_order([e.event for e in call.events], [
-                "tier.started", "leg.declined", "tier.exhausted", "call.voicemail",
-                "call.voicemail_recorded", "call.finished",
-            ])
+            assert_in_order(
+                [e.event for e in call.events],
+                [
+                    "tier.started",
+                    "leg.declined",
+                    "tier.exhausted",
+                    "call.voicemail",
+                    "call.voicemail_recorded",
+                    "call.finished",
+                ],
+            )
             row = await e2e.delivered_outbox_row(guid)
             assert json.loads(row["body"]) == outcome.form
 
@@ -270,7 +326,9 @@ class TestLeadHangsUp:
             step1, outcome = await e2e.outcome_of(LEAD)
             guid = step1.tracking_guid
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": str(HANGUP_AGENT_ID),
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": str(HANGUP_AGENT_ID),
                 "MessageLink": "",
             }
             lead_end = ended(e2e, LEAD)
@@ -283,9 +341,14 @@ class TestLeadHangsUp:
 
             call = await e2e.stored_call(guid)
             assert (call.state, call.outcome, call.agent1_id, call.message_link) == (
-                CallState.FINISHED, OutcomeKind.HUNG_UP, HANGUP_AGENT_ID, "")
+                CallState.FINISHED,
+                OutcomeKind.HUNG_UP,
+                HANGUP_AGENT_ID,
+                "",
+            )
             assert {leg.agent_id: leg.result for leg in call.legs} == {
-                328290: LegResult.CANCELLED, 328999: LegResult.CANCELLED,
+                328290: LegResult.CANCELLED,
+                328999: LegResult.CANCELLED,
             }
             names = [e.event for e in call.events]
             assert_in_order(names, ["tier.started", "call.lead_hung_up", "call.finished"])
@@ -297,8 +360,12 @@ class TestLeadHangsUp:
 def answer_form(call_uuid: str, lead_phone: str) -> dict[str, str]:
     """The inbound answer request's fields as Plivo sends them."""
     return {
-        "CallUUID": call_uuid, "From": "1" + lead_phone, "To": "1" + CAMPAIGN_NUMBER,
-        "Direction": "inbound", "CallStatus": "in-progress", "Event": "StartApp",
+        "CallUUID": call_uuid,
+        "From": "1" + lead_phone,
+        "To": "1" + CAMPAIGN_NUMBER,
+        "Direction": "inbound",
+        "CallStatus": "in-progress",
+        "Event": "StartApp",
     }
 
 
@@ -380,8 +447,11 @@ class TestStep1:
 
     async def test_step1_fields_and_a_synchronous_indexed_plan(self, tmp_path: Path) -> None:
         plan = {  # indexed format, Press1=0: answering is accepting
-            "ReferralID": "0", "Agent1ID": "4242", "Agent1Group": "1",
-            "Agent1Phone": f"({ANTHONY[:3]}) {ANTHONY[3:6]}-{ANTHONY[6:]}", "Agent1Press1": "0",
+            "ReferralID": "0",
+            "Agent1ID": "4242",
+            "Agent1Group": "1",
+            "Agent1Phone": f"({ANTHONY[:3]}) {ANTHONY[3:6]}-{ANTHONY[6:]}",
+            "Agent1Press1": "0",
         }
         async with open_e2e(tmp_path) as e2e:
             e2e.customer.answer(LEAD, PlanReply(plan, mode="sync"))
@@ -391,7 +461,10 @@ class TestStep1:
             step1, outcome = await e2e.outcome_of(LEAD)
             guid = step1.tracking_guid
             assert step1.query == {
-                "ReferralID": "0", "Phone": LEAD, "plantype": PLANTYPE, "TrackingGUID": guid,
+                "ReferralID": "0",
+                "Phone": LEAD,
+                "plantype": PLANTYPE,
+                "TrackingGUID": guid,
             }
             assert GUID_RE.match(guid)
             assert len(step1.query["Phone"]) == 10
@@ -404,18 +477,32 @@ class TestStep1:
 
             link = recording_url(e2e, "conference", room=guid)
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": "4242", "MessageLink": link,
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": "4242",
+                "MessageLink": link,
             }
             assert e2e.sim_events(ANTHONY, EventKind.DIGITS_PRESSED) == []
 
             call = await e2e.stored_call(guid)
             assert (call.outcome, call.agent1_id, call.lead_phone) == (
-                OutcomeKind.CONNECTED, 4242, LEAD)
+                OutcomeKind.CONNECTED,
+                4242,
+                LEAD,
+            )
             (leg,) = call.legs
             assert (leg.agent_id, leg.phone, leg.tier) == (4242, ANTHONY, 1)
             names = [e.event for e in call.events]
-            assert_in_order(names, ["step1.sent", "plan.synchronous", "plan.received",
-                                    "leg.accepted", "call.finished"])
+            assert_in_order(
+                names,
+                [
+                    "step1.sent",
+                    "plan.synchronous",
+                    "plan.received",
+                    "leg.accepted",
+                    "call.finished",
+                ],
+            )
             row = await e2e.delivered_outbox_row(guid)
             assert json.loads(row["body"]) == outcome.form
 
@@ -424,8 +511,7 @@ class TestWinnerLegRow:
     """The winning agent's leg row records how it ended, like every other leg's."""
 
     async def test_winner_leg_is_stored_accepted_with_its_times(self, tmp_path: Path) -> None:
-        plan = {"Agent1ID": "4242", "Agent1Group": "1", "Agent1Phone": ANTHONY,
-                "Agent1Press1": "0"}
+        plan = {"Agent1ID": "4242", "Agent1Group": "1", "Agent1Phone": ANTHONY, "Agent1Press1": "0"}
         async with open_e2e(tmp_path) as e2e:
             e2e.customer.answer(LEAD, PlanReply(plan, mode="sync"))
             e2e.script_agent(ANTHONY, AgentScript(answer_after_s=1.0, press=None))
@@ -457,8 +543,7 @@ class TestSimultaneousAccept:
             winner = outcome.form["Agent1ID"]
             assert winner in agents
             (loser,) = set(agents) - {winner}
-            joined = [p for p in (ANTHONY, ERIN)
-                      if e2e.sim_events(p, EventKind.CONFERENCE_JOINED)]
+            joined = [p for p in (ANTHONY, ERIN) if e2e.sim_events(p, EventKind.CONFERENCE_JOINED)]
             assert joined == [agents[winner]]
             assert outcome.form["MessageLink"] == recording_url(e2e, "conference", room=guid)
             assert e2e.sim_events(agents[loser], EventKind.CALL_ANSWERED)  # it did answer
@@ -476,11 +561,17 @@ class TestNoAgents:
     async def test_no_agents_plan_plays_the_prompt_and_posts_the_message(
         self, tmp_path: Path
     ) -> None:
-        plan = {"ReferralID": "0", "Agent1ID": "0", "Agent1Group": "", "Agent1Phone": "",
-                "Agent1Press1": ""}
+        plan = {
+            "ReferralID": "0",
+            "Agent1ID": "0",
+            "Agent1Group": "",
+            "Agent1Phone": "",
+            "Agent1Press1": "",
+        }
         async with open_e2e(tmp_path) as e2e:
-            e2e.customer.answer(LEAD, PlanReply(plan, path="/responsecollect",
-                                                guid_field="TrackingGUID"))
+            e2e.customer.answer(
+                LEAD, PlanReply(plan, path="/responsecollect", guid_field="TrackingGUID")
+            )
             lead_uuid = e2e.place_call(LEAD, LeadScript(message_s=3.0, hangup_after_message=True))
 
             step1, outcome = await e2e.outcome_of(LEAD)
@@ -488,15 +579,24 @@ class TestNoAgents:
             assert (await e2e.customer.step2_answer_for(guid)).status == 200
             message = recording_url(e2e, "record", call_uuid=lead_uuid)
             assert outcome.form == {
-                "ReferralID": "0", "TrackingGUID": guid, "Agent1ID": "0", "MessageLink": message,
+                "ReferralID": "0",
+                "TrackingGUID": guid,
+                "Agent1ID": "0",
+                "MessageLink": message,
             }
             assert e2e.sim.counts()["placed"] == 1  # the lead's call only: no agent leg
 
             call = await e2e.stored_call(guid)
             assert (call.outcome, call.agent1_id, call.message_link, call.legs) == (
-                OutcomeKind.VOICEMAIL, 0, message, ())
-            assert_in_order([e.event for e in call.events],
-                            ["plan.received", "call.voicemail", "call.voicemail_recorded"])
+                OutcomeKind.VOICEMAIL,
+                0,
+                message,
+                (),
+            )
+            assert_in_order(
+                [e.event for e in call.events],
+                ["plan.received", "call.voicemail", "call.voicemail_recorded"],
+            )
             voicemail = next(e for e in call.events if e.event == "call.voicemail")
             assert json.loads(voicemail.detail) == {"reason": "no_agents"}
 
@@ -509,8 +609,12 @@ class TestCarrierRetries:
     async def test_replayed_request_of_the_winner_joins_the_room_again(
         self, tmp_path: Path, press1: bool
     ) -> None:
-        plan = {"Agent1ID": "4242", "Agent1Group": "1", "Agent1Phone": ANTHONY,
-                "Agent1Press1": "1" if press1 else "0"}
+        plan = {
+            "Agent1ID": "4242",
+            "Agent1Group": "1",
+            "Agent1Phone": ANTHONY,
+            "Agent1Press1": "1" if press1 else "0",
+        }
         async with open_e2e(tmp_path) as e2e:
             e2e.customer.answer(LEAD, PlanReply(plan, mode="sync"))
             # a simulated 160 s talk is 4 s of real time: the replay lands while they talk
@@ -521,8 +625,9 @@ class TestCarrierRetries:
             guid = step1.tracking_guid
             with trio.fail_after(WAIT_S):
                 await e2e.sim.log.wait_for(
-                    lambda: any(e.kind is EventKind.CONFERENCE_JOINED
-                                for e in e2e.sim.history(ANTHONY))
+                    lambda: any(
+                        e.kind is EventKind.CONFERENCE_JOINED for e in e2e.sim.history(ANTHONY)
+                    )
                 )
             agent_call = e2e.sim_event(ANTHONY, EventKind.CALL_ANSWERED).call_uuid
             live = e2e.service.orchestrator.call(guid)

@@ -22,10 +22,17 @@ MENU = IvrMenu(
     retries=1,
     timeout_s=3.0,
 )
-ONE_AGENT = {**API_DOC_PLAN, "AgentID": "328290", "AgentPhones": ANTHONY, "AgentTier": "1",
-             "AgentRow": "1", "AgentNames": "Anthony Smith",
-             "AgentEmailAddresses": "Anthony.Smith@xyz.com", "AgentFiveMinApps": "1",
-             "AgentNMLS": "848"}
+ONE_AGENT = {
+    **API_DOC_PLAN,
+    "AgentID": "328290",
+    "AgentPhones": ANTHONY,
+    "AgentTier": "1",
+    "AgentRow": "1",
+    "AgentNames": "Anthony Smith",
+    "AgentEmailAddresses": "Anthony.Smith@xyz.com",
+    "AgentFiveMinApps": "1",
+    "AgentNMLS": "848",
+}
 
 
 @pytest.mark.parametrize(("press", "plantype"), [("2", "Refinance"), (None, "Purchase")])
@@ -42,8 +49,7 @@ async def test_the_key_chooses_the_plantype_then_routing_goes_on(
         assert outcome.form["Agent1ID"] == "328290"
         call = await e2e.stored_call(step1.tracking_guid)
         assert call.plantype == "Purchase"  # the campaign's, as the call was taken in
-        assert [e.event for e in call.events][:3] == ["call.started", "ivr.asked",
-                                                     "ivr.answered"]
+        assert [e.event for e in call.events][:3] == ["call.started", "ivr.asked", "ivr.answered"]
 
 
 async def test_a_redirect_key_forwards_the_lead_with_the_reduced_step1(tmp_path: Path) -> None:

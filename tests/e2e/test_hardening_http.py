@@ -34,9 +34,18 @@ pytestmark = pytest.mark.e2e
 TOKEN = "operator-token-0123456789abcdef"
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 PLIVO_PATHS = (
-    "/plivo/answer", "/plivo/hangup", "/plivo/hold", "/plivo/room", "/plivo/ivr",
-    "/plivo/voicemail", "/plivo/voicemail/done", "/plivo/conference", "/plivo/leg/answer",
-    "/plivo/leg/ring", "/plivo/leg/hangup", "/plivo/leg/digits",
+    "/plivo/answer",
+    "/plivo/hangup",
+    "/plivo/hold",
+    "/plivo/room",
+    "/plivo/ivr",
+    "/plivo/voicemail",
+    "/plivo/voicemail/done",
+    "/plivo/conference",
+    "/plivo/leg/answer",
+    "/plivo/leg/ring",
+    "/plivo/leg/hangup",
+    "/plivo/leg/digits",
 )
 
 
@@ -53,7 +62,10 @@ def _port(service: RunningService) -> int:
 
 
 async def exchange(
-    service: RunningService, raw: bytes, *, check: Callable[[RawResponse], None] | None = None,
+    service: RunningService,
+    raw: bytes,
+    *,
+    check: Callable[[RawResponse], None] | None = None,
     method: str = "GET",
 ) -> RawResponse:
     """Send ``raw`` on a fresh connection (in a thread), then check the keep-alive contract."""
@@ -69,8 +81,9 @@ async def exchange(
     return await trio.to_thread.run_sync(run)
 
 
-def request(method: str, target: str, *, headers: dict[str, str] | None = None,
-            body: bytes = b"") -> bytes:
+def request(
+    method: str, target: str, *, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
     lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
     for name, value in (headers or {}).items():
         lines.append(f"{name}: {value}")
@@ -88,8 +101,9 @@ def assert_json_error(answer: RawResponse, status: int) -> dict[str, object]:
     return payload
 
 
-def signed_headers(service: RunningService, method: str, target: str,
-                   form: dict[str, str] | None = None) -> dict[str, str]:
+def signed_headers(
+    service: RunningService, method: str, target: str, form: dict[str, str] | None = None
+) -> dict[str, str]:
     nonce = secrets.token_hex(10)
     url = service.base + target
     signature = sign_v3(method, url, form if method == "POST" else None, AUTH_TOKEN, nonce)
@@ -116,9 +130,7 @@ class TestSignatureCheck:
         assert answer.body.startswith(b"<Response>")
 
 
-MULTIPART_UNNAMED = (
-    b'--b\r\nContent-Disposition: form-data; name="\\"\r\n\r\nx\r\n--b--\r\n'
-)
+MULTIPART_UNNAMED = b'--b\r\nContent-Disposition: form-data; name="\\"\r\n\r\nx\r\n--b--\r\n'
 
 
 class TestFormDecoding:
@@ -127,37 +139,47 @@ class TestFormDecoding:
     @pytest.mark.parametrize("path", ["/responsecollect", "/responsecollect.aspx", "/referrals"])
     async def test_unnamed_part_is_400(self, service: RunningService, path: str) -> None:
         headers = {"Content-Type": "multipart/form-data; boundary=b"}
-        answer = await exchange(service, request("POST", path, headers=headers,
-                                                 body=MULTIPART_UNNAMED))
+        answer = await exchange(
+            service, request("POST", path, headers=headers, body=MULTIPART_UNNAMED)
+        )
         assert "no readable name" in str(assert_json_error(answer, 400)["error"])
 
     @pytest.mark.parametrize("path", PLIVO_PATHS)
     async def test_unnamed_part_on_a_carrier_route_cannot_be_verified(
         self, service: RunningService, path: str
     ) -> None:
-        headers = {"Content-Type": "multipart/form-data; boundary=b",
-                   SIGNATURE_HEADER: "x", NONCE_HEADER: "1"}
-        answer = await exchange(service, request("POST", path, headers=headers,
-                                                 body=MULTIPART_UNNAMED))
+        headers = {
+            "Content-Type": "multipart/form-data; boundary=b",
+            SIGNATURE_HEADER: "x",
+            NONCE_HEADER: "1",
+        }
+        answer = await exchange(
+            service, request("POST", path, headers=headers, body=MULTIPART_UNNAMED)
+        )
         assert_json_error(answer, 403)
 
     async def test_too_many_parts_says_so(self, service: RunningService) -> None:
         """Finding 9: 1,001 small parts (55 KB) were answered "larger than 262144 bytes"."""
-        body = b"".join(
-            b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i
-            for i in range(1001)
-        ) + b"--b--\r\n"
+        body = (
+            b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i
+                for i in range(1001)
+            )
+            + b"--b--\r\n"
+        )
         headers = {"Content-Type": "multipart/form-data; boundary=b"}
-        answer = await exchange(service, request("POST", "/responsecollect", headers=headers,
-                                                 body=body))
+        answer = await exchange(
+            service, request("POST", "/responsecollect", headers=headers, body=body)
+        )
         assert "more than 1000 parts" in str(assert_json_error(answer, 413)["error"])
 
 
 class TestHostHeader:
     """Finding 3: a Host label over 63 characters crashed outside every error handler."""
 
-    @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/responsecollect", "/plivo/answer",
-                                      "/calls", "/nowhere"])
+    @pytest.mark.parametrize(
+        "path", ["/healthz", "/readyz", "/responsecollect", "/plivo/answer", "/calls", "/nowhere"]
+    )
     async def test_long_label_is_400(self, service: RunningService, path: str) -> None:
         raw = f"GET {path} HTTP/1.1\r\nHost: {'a' * 64}\r\n\r\n".encode()
         answer = await exchange(service, raw)
@@ -168,14 +190,18 @@ class TestHostHeader:
 class TestCallIds:
     """Finding 4: a NUL in ``call`` reached lxml on the room and IVR documents."""
 
-    @pytest.mark.parametrize("path", ["/plivo/room", "/plivo/ivr", "/plivo/voicemail",
-                                      "/plivo/conference", "/plivo/leg/answer"])
+    @pytest.mark.parametrize(
+        "path",
+        ["/plivo/room", "/plivo/ivr", "/plivo/voicemail", "/plivo/conference", "/plivo/leg/answer"],
+    )
     async def test_nul_in_call_is_400(self, service: RunningService, path: str) -> None:
         target = f"{path}?call={quote(GUID + chr(0))}&leg=leg-1"
         form = {"CallUUID": "c-1", "Digits": "1"}
         body = urlencode(form).encode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   **signed_headers(service, "POST", target, form)}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            **signed_headers(service, "POST", target, form),
+        }
         answer = await exchange(service, request("POST", target, headers=headers, body=body))
         assert "not a TrackingGUID" in str(assert_json_error(answer, 400)["error"])
 
@@ -186,8 +212,9 @@ class TestAdminHangupBody:
     @pytest.mark.parametrize("body", [b"\xff", b"[" * 100_000])
     async def test_bad_json_is_400(self, service: RunningService, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-        answer = await exchange(service, request("POST", f"/calls/{GUID}/hangup",
-                                                 headers=headers, body=body))
+        answer = await exchange(
+            service, request("POST", f"/calls/{GUID}/hangup", headers=headers, body=body)
+        )
         assert "malformed JSON" in str(assert_json_error(answer, 400)["error"])
 
 
@@ -200,20 +227,29 @@ class TestUnreadBodies:
     @pytest.mark.parametrize(
         ("method", "path", "headers", "status"),
         [
-            ("POST", "/responsecollect", {"Content-Type": "application/x-www-form-urlencoded"},
-             413),
+            (
+                "POST",
+                "/responsecollect",
+                {"Content-Type": "application/x-www-form-urlencoded"},
+                413,
+            ),
             ("POST", f"/calls/{GUID}/hangup", {}, 401),
             ("POST", "/healthz", {}, 405),
             ("GET", "/healthz", {}, 200),
         ],
     )
     async def test_big_unread_body_closes_cleanly(
-        self, service: RunningService, method: str, path: str, headers: dict[str, str],
+        self,
+        service: RunningService,
+        method: str,
+        path: str,
+        headers: dict[str, str],
         status: int,
     ) -> None:
         for _ in range(5):  # it was a race: repeat it
-            answer = await exchange(service, request(method, path, headers=headers, body=BIG),
-                                    method=method)
+            answer = await exchange(
+                service, request(method, path, headers=headers, body=BIG), method=method
+            )
             assert answer.status == status
             assert answer.closes
             if status >= 400:
@@ -221,8 +257,9 @@ class TestUnreadBodies:
 
     async def test_small_unread_body_keeps_the_connection(self, service: RunningService) -> None:
         for _ in range(5):
-            answer = await exchange(service, request("POST", f"/calls/{GUID}/hangup",
-                                                     body=b"0123456789"))
+            answer = await exchange(
+                service, request("POST", f"/calls/{GUID}/hangup", body=b"0123456789")
+            )
             assert_json_error(answer, 401)
             assert not answer.closes
 
@@ -231,8 +268,10 @@ class TestParserErrors:
     """Findings 7 and 9: hypercorn's own parser answers JSON, and never drops the connection."""
 
     async def test_expect_continue_then_bad_chunk_is_400(self, service: RunningService) -> None:
-        head = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n")
+        head = (
+            b"POST /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         for _ in range(20):  # BusyResourceError was a race (2 of 3 tries)
             answer = await exchange(service, head + b"ZZ\r\n")
             assert_json_error(answer, 400)

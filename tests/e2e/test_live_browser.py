@@ -45,8 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path(os.environ.get("ORCH_ARTIFACTS_DIR")
-                 or REPO / "artifacts")
+ARTIFACTS = Path(os.environ.get("ORCH_ARTIFACTS_DIR") or REPO / "artifacts")
 #: Real seconds per simulated second: Erin rings 3 s and talks 3 s; Anthony declines at 1 s.
 TIME_SCALE = 0.025
 RING_SIM_S = 120.0
@@ -100,17 +99,22 @@ class Seen:
     screenshots: list[Path]
 
 
-def drive_browser(executable: str, url: str, profile: Path,
-                  place_call: Callable[[], str]) -> Seen:
+def drive_browser(executable: str, url: str, profile: Path, place_call: Callable[[], str]) -> Seen:
     """In a worker thread: open the page, place the call, watch it live and finished."""
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shots = [ARTIFACTS / "live-ringing.png", ARTIFACTS / "live.png",
-             ARTIFACTS / "live-finished.png"]
+    shots = [
+        ARTIFACTS / "live-ringing.png",
+        ARTIFACTS / "live.png",
+        ARTIFACTS / "live-finished.png",
+    ]
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            str(profile),
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
             viewport={"width": 1280, "height": 720},
         )
         try:
@@ -160,18 +164,24 @@ class TestLivePageInChromium:
         self, tmp_path: Path, chromium: str
     ) -> None:
         routing = replace(E2E_ROUTING, ring_timeout_s=RING_SIM_S * 2)
-        async with open_live_service(tmp_path, time_scale=TIME_SCALE, routing=routing,
-                                     deadline_s=120.0) as e2e:
+        async with open_live_service(
+            tmp_path, time_scale=TIME_SCALE, routing=routing, deadline_s=120.0
+        ) as e2e:
             e2e.customer.answer(LEAD, PlanReply(TWO_AGENT_PLAN))
-            e2e.script_agent(AGENT_PHONE, AgentScript(answer_after_s=RING_SIM_S, press="1",
-                                                      talk_s=TALK_SIM_S))
-            e2e.script_agent(DECLINER_PHONE, AgentScript(answer_after_s=DECLINE_SIM_S,
-                                                         press="2"))
+            e2e.script_agent(
+                AGENT_PHONE, AgentScript(answer_after_s=RING_SIM_S, press="1", talk_s=TALK_SIM_S)
+            )
+            e2e.script_agent(DECLINER_PHONE, AgentScript(answer_after_s=DECLINE_SIM_S, press="2"))
             url = f"{e2e.base}/live?token={TOKEN}"
-            seen = await trio.to_thread.run_sync(partial(
-                drive_browser, chromium, url, tmp_path / "chromium-profile",
-                partial(e2e.place_call, LEAD, LeadScript()),
-            ))
+            seen = await trio.to_thread.run_sync(
+                partial(
+                    drive_browser,
+                    chromium,
+                    url,
+                    tmp_path / "chromium-profile",
+                    partial(e2e.place_call, LEAD, LeadScript()),
+                )
+            )
             step1, outcome = await e2e.outcome_of(LEAD)
 
         for shot in seen.screenshots:

@@ -31,9 +31,14 @@ from tests.support.service import free_port
 pytestmark = pytest.mark.e2e
 AGENTS = ("8885551111", "9492651111")
 PLAN = {
-    "AgentEmailAddresses": "a@xyz.com,b@xyz.com", "AgentFiveMinApps": "0,0",
-    "AgentID": "328290,328999", "AgentNames": "A B,C D", "AgentNMLS": "1,2",
-    "AgentPhones": ",".join(AGENTS), "AgentTier": "1,1", "AgentRow": "1,2",
+    "AgentEmailAddresses": "a@xyz.com,b@xyz.com",
+    "AgentFiveMinApps": "0,0",
+    "AgentID": "328290,328999",
+    "AgentNames": "A B,C D",
+    "AgentNMLS": "1,2",
+    "AgentPhones": ",".join(AGENTS),
+    "AgentTier": "1,1",
+    "AgentRow": "1,2",
 }
 SERVICE_TOML = """\
 [server]
@@ -95,8 +100,10 @@ class Process:
 @asynccontextmanager
 async def child(nursery: trio.Nursery, *args: str) -> AsyncIterator[Process]:
     process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "orchestrator", *args], stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)},
+        [sys.executable, "-m", "orchestrator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     proc = Process(process)
     nursery.start_soon(proc.pump)
@@ -124,21 +131,37 @@ async def test_kill_9_mid_call_then_restart_ends_legs_and_delivers_once(tmp_path
     service_port, sim_port, customer_port = free_port(), free_port(), free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     config = tmp_path / "service.toml"
-    config.write_text(SERVICE_TOML.format(
-        port=service_port, db=tmp_path / "orch.db", sim=sim_url,
-        customer=f"http://127.0.0.1:{customer_port}",
-    ))
+    config.write_text(
+        SERVICE_TOML.format(
+            port=service_port,
+            db=tmp_path / "orch.db",
+            sim=sim_url,
+            customer=f"http://127.0.0.1:{customer_port}",
+        )
+    )
     async with trio.open_nursery() as nursery, httpx.AsyncClient(timeout=10) as http:
         stop_customer = trio.Event()
         customer_settings = ServerSettings(
-            bind=f"127.0.0.1:{customer_port}", public_url=f"http://127.0.0.1:{customer_port}",
-            drain_s=0.5)
-        await nursery.start(partial(serve_http, customer, customer_settings,
-                                    shutdown_event=stop_customer))
+            bind=f"127.0.0.1:{customer_port}",
+            public_url=f"http://127.0.0.1:{customer_port}",
+            drain_s=0.5,
+        )
+        await nursery.start(
+            partial(serve_http, customer, customer_settings, shutdown_event=stop_customer)
+        )
         async with child(
-            nursery, "simulate", "--bind", f"127.0.0.1:{sim_port}", "--time-scale", "0.05",
-            "--cps", "0", "--answer-url", f"http://127.0.0.1:{service_port}/plivo/answer",
-            "--hangup-url", f"http://127.0.0.1:{service_port}/plivo/hangup",
+            nursery,
+            "simulate",
+            "--bind",
+            f"127.0.0.1:{sim_port}",
+            "--time-scale",
+            "0.05",
+            "--cps",
+            "0",
+            "--answer-url",
+            f"http://127.0.0.1:{service_port}/plivo/answer",
+            "--hangup-url",
+            f"http://127.0.0.1:{service_port}/plivo/hangup",
         ) as sim:
             await sim.wait_for("sim.serving")
             agents = {phone: {"no_answer": True} for phone in AGENTS}
@@ -146,8 +169,10 @@ async def test_kill_9_mid_call_then_restart_ends_legs_and_delivers_once(tmp_path
 
             async with child(nursery, "serve", "--config", str(config)) as first:
                 await first.wait_for("service.started")
-                placed = await http.post(f"{sim_url}/sim/inbound", json={
-                    "from": "19495550000", "to": "18005550100", "lead": {}})
+                placed = await http.post(
+                    f"{sim_url}/sim/inbound",
+                    json={"from": "19495550000", "to": "18005550100", "lead": {}},
+                )
                 assert placed.status_code == 201
                 await first.wait_for("leg.originated", count=2)
                 first.process.send_signal(signal.SIGKILL)
@@ -169,6 +194,6 @@ async def test_kill_9_mid_call_then_restart_ends_legs_and_delivers_once(tmp_path
             assert state["live_calls"] == []
         stop_customer.set()
         nursery.cancel_scope.cancel()
-    (key, form), = outcomes  # exactly one delivery
+    ((key, form),) = outcomes  # exactly one delivery
     assert form["Agent1ID"] == "999999"
     assert key == form["TrackingGUID"]

@@ -32,7 +32,6 @@ VALID: dict[str, Any] = {
 }
 
 
-
 def config(**changes: Any) -> dict[str, Any]:
     """A deep copy of :data:`VALID` with top-level sections replaced or added."""
     data = copy.deepcopy(VALID)
@@ -190,9 +189,11 @@ def test_the_commented_ivr_example_in_config_toml_is_valid() -> None:
 
     text = REPO_CONFIG.read_text()
     text = text.replace("# [campaigns.ivr]", "[campaigns.ivr]")
-    text = re.sub(r"^# (prompt|plantypes|redirects|retries|timeout_s) =", r"\1 =", text,
-                  flags=re.M)
+    text = re.sub(r"^# (prompt|plantypes|redirects|retries|timeout_s) =", r"\1 =", text, flags=re.M)
     menu = parse_settings(tomllib.loads(text)).campaigns[0].ivr
     assert menu is not None
-    assert (menu.keys, menu.plantypes["2"], menu.redirects["0"]) == ("012", "Refinance",
-                                                                     "8005550199")
+    assert (menu.keys, menu.plantypes["2"], menu.redirects["0"]) == (
+        "012",
+        "Refinance",
+        "8005550199",
+    )

@@ -10,20 +10,33 @@ import pytest
 from orchestrator.customer_client import HttpCustomer, parse_reply_body
 from orchestrator.errors import CustomerError
 
-FIELDS = {"ReferralID": "0", "TrackingGUID": "g-1", "Agent1ID": "328290",
-          "MessageLink": "https://rec.example/a b.mp3"}
+FIELDS = {
+    "ReferralID": "0",
+    "TrackingGUID": "g-1",
+    "Agent1ID": "328290",
+    "MessageLink": "https://rec.example/a b.mp3",
+}
 
 
-@pytest.mark.parametrize(("content_type", "body", "fields"), [
-    ("application/json", '{"AgentID": "1,2", "AgentTier": [1, 1], "x": null}',
-     {"AgentID": "1,2", "AgentTier": ["1", "1"], "x": ""}),
-    ("application/x-www-form-urlencoded", "AgentID=1,2&AgentRow=1&AgentRow=2",
-     {"AgentID": "1,2", "AgentRow": ["1", "2"]}),
-    ("text/html", "<html><body>OK</body></html>", {}),
-    ("text/plain", "OK", {}),
-    ("application/json", "[1, 2]", {}),
-    ("application/json", "{not json", {}),
-])
+@pytest.mark.parametrize(
+    ("content_type", "body", "fields"),
+    [
+        (
+            "application/json",
+            '{"AgentID": "1,2", "AgentTier": [1, 1], "x": null}',
+            {"AgentID": "1,2", "AgentTier": ["1", "1"], "x": ""},
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "AgentID=1,2&AgentRow=1&AgentRow=2",
+            {"AgentID": "1,2", "AgentRow": ["1", "2"]},
+        ),
+        ("text/html", "<html><body>OK</body></html>", {}),
+        ("text/plain", "OK", {}),
+        ("application/json", "[1, 2]", {}),
+        ("application/json", "{not json", {}),
+    ],
+)
 def test_step1_reply_bodies(content_type: str, body: str, fields: dict[str, object]) -> None:
     """A plan in the Step 1 body is read from JSON or form text; anything else carries none."""
     assert parse_reply_body(content_type, body) == fields
@@ -38,8 +51,9 @@ async def test_step3_post_body_is_the_urlencoded_fields_with_the_key() -> None:
         return httpx.Response(204)
 
     customer = HttpCustomer(transport=httpx.MockTransport(handler))
-    status = await customer.outcome_post("http://c.test/o", FIELDS, key="g-1",
-                                         headers={"X-Orchestrator-Signature": "t=1,v1=ab"})
+    status = await customer.outcome_post(
+        "http://c.test/o", FIELDS, key="g-1", headers={"X-Orchestrator-Signature": "t=1,v1=ab"}
+    )
     await customer.aclose()
     assert status == 204
     (request,) = seen

@@ -33,13 +33,16 @@ AGENT = "8885551111"
 
 
 class TestMenu:
-    @pytest.mark.parametrize(("digits", "choice"), [
-        ("2", IvrChoice("Refinance", key="2")),
-        ("1", IvrChoice("Purchase", key="1")),
-        ("0", IvrChoice("Default", redirect_to="8005550199", key="0")),
-        ("", IvrChoice("Default")),
-        ("7", IvrChoice("Default")),
-    ])
+    @pytest.mark.parametrize(
+        ("digits", "choice"),
+        [
+            ("2", IvrChoice("Refinance", key="2")),
+            ("1", IvrChoice("Purchase", key="1")),
+            ("0", IvrChoice("Default", redirect_to="8005550199", key="0")),
+            ("", IvrChoice("Default")),
+            ("7", IvrChoice("Default")),
+        ],
+    )
     def test_choose(self, digits: str, choice: IvrChoice) -> None:
         assert choose(MENU, digits, "Default") == choice
 
@@ -48,20 +51,35 @@ class TestMenu:
 
     def test_parse_reports_every_problem(self) -> None:
         problems: list[Problem] = []
-        raw = {"prompt": "", "plantypes": {"1": "X" * 21, "ab": "Y"},
-               "redirects": {"1": "123"}, "retries": 9, "volume": 3}
+        raw = {
+            "prompt": "",
+            "plantypes": {"1": "X" * 21, "ab": "Y"},
+            "redirects": {"1": "123"},
+            "retries": 9,
+            "volume": 3,
+        }
         assert parse_menu(raw, "campaigns[0].ivr", problems) is None
-        assert sorted(p.field for p in problems) == sorted([
-            "campaigns[0].ivr.volume", "campaigns[0].ivr.prompt",
-            "campaigns[0].ivr.plantypes.ab", "campaigns[0].ivr.plantypes.1",
-            "campaigns[0].ivr.redirects.1", "campaigns[0].ivr.redirects.1",
-            "campaigns[0].ivr.retries",
-        ])
+        assert sorted(p.field for p in problems) == sorted(
+            [
+                "campaigns[0].ivr.volume",
+                "campaigns[0].ivr.prompt",
+                "campaigns[0].ivr.plantypes.ab",
+                "campaigns[0].ivr.plantypes.1",
+                "campaigns[0].ivr.redirects.1",
+                "campaigns[0].ivr.redirects.1",
+                "campaigns[0].ivr.retries",
+            ]
+        )
 
     def test_parse_a_good_menu(self) -> None:
         problems: list[Problem] = []
-        raw = {"prompt": MENU.prompt, "plantypes": dict(MENU.plantypes),
-               "redirects": dict(MENU.redirects), "retries": 1, "timeout_s": 5}
+        raw = {
+            "prompt": MENU.prompt,
+            "plantypes": dict(MENU.plantypes),
+            "redirects": dict(MENU.redirects),
+            "retries": 1,
+            "timeout_s": 5,
+        }
         assert parse_menu(raw, "ivr", problems) == MENU
         assert problems == []
 
@@ -74,7 +92,10 @@ class TestXml:
         assert ask is not None
         assert ask.get("action") == "https://orch.example/plivo/ivr?call=g-1"
         assert (ask.get("numDigits"), ask.get("validDigits"), ask.get("retries")) == (
-            "1", "012", "2")
+            "1",
+            "012",
+            "2",
+        )
         speak = ask.find("Speak")
         assert speak is not None
         assert speak.text == MENU.prompt
@@ -98,8 +119,9 @@ def step1_plantype(h: object) -> str:
 
 
 class TestCallPaths:
-    @pytest.mark.parametrize(("press", "plantype"), [("1", "Purchase"), ("2", "Refinance"),
-                                                     ("", "Purchase")])
+    @pytest.mark.parametrize(
+        ("press", "plantype"), [("1", "Purchase"), ("2", "Refinance"), ("", "Purchase")]
+    )
     async def test_each_key_sets_the_plantype_for_step1_and_the_agents(
         self, autojump_clock: trio.testing.MockClock, press: str, plantype: str
     ) -> None:
@@ -123,7 +145,8 @@ class TestCallPaths:
             sup = await h.call(LeadScript(ivr_press="0", ivr_after_s=3.0), send_plan=False)
             await h.settle(sup)
             assert [n.what for n in h.carrier.log if n.what.startswith("lead_forwarded")] == [
-                "lead_forwarded_8005550199"]
+                "lead_forwarded_8005550199"
+            ]
             ((_, fields),) = h.customer.initial_posts
             assert set(fields) == {"ReferralID", "Phone", "plantype", "TrackingGUID"}
             assert h.carrier.originated == []
@@ -135,8 +158,9 @@ class TestCallPaths:
     ) -> None:
         """The lead leaves at 2 s, before answering: reduced Step 1, 999999, nobody rung."""
         async with harness(settings=IVR_SETTINGS) as h:
-            sup = await h.call(LeadScript(hangup_after_s=2.0, ivr_press="1", ivr_after_s=5.0),
-                               send_plan=False)
+            sup = await h.call(
+                LeadScript(hangup_after_s=2.0, ivr_press="1", ivr_after_s=5.0), send_plan=False
+            )
             await h.settle(sup)
             ((_, fields),) = h.customer.initial_posts
             assert set(fields) == {"ReferralID", "Phone", "plantype", "TrackingGUID"}
@@ -155,11 +179,13 @@ class TestCallPaths:
             sup = await h.call(LeadScript(ivr_press="0", ivr_after_s=3.0), send_plan=False)
             await trio.sleep(3.5)
             replay = IvrAnswered(sup.tracking_guid, call_id="lead-1", digits="0")
-            assert await h.orchestrator.deliver(replay) == Forward("8005550199",
-                                                                   caller_id="8005550100")
+            assert await h.orchestrator.deliver(replay) == Forward(
+                "8005550199", caller_id="8005550100"
+            )
             other_key = IvrAnswered(sup.tracking_guid, call_id="lead-1", digits="1")
-            assert await h.orchestrator.deliver(other_key) == Forward("8005550199",
-                                                                      caller_id="8005550100")
+            assert await h.orchestrator.deliver(other_key) == Forward(
+                "8005550199", caller_id="8005550100"
+            )
             await h.settle(sup)
             assert len(h.customer.initial_posts) == 1
             assert h.carrier.originated == []

@@ -76,8 +76,9 @@ class RecordingSink:
     def call_started(self, campaign: str) -> None:
         self._note("call_started", campaign)
 
-    def call_finished(self, campaign: str, outcome: str, duration_s: float | None,
-                      time_to_connect_s: float | None) -> None:
+    def call_finished(
+        self, campaign: str, outcome: str, duration_s: float | None, time_to_connect_s: float | None
+    ) -> None:
         self._note("call_finished", campaign, outcome, duration_s, time_to_connect_s)
 
     def leg_ended(self, campaign: str, result: str) -> None:
@@ -113,8 +114,13 @@ class TestProcessor:
         try:
             for event in (
                 {"event": "call.started", "campaign": "acme"},
-                {"event": "call.finished", "campaign": "acme", "outcome": "connected",
-                 "duration_s": 31.5, "time_to_connect_s": 4.25},
+                {
+                    "event": "call.finished",
+                    "campaign": "acme",
+                    "outcome": "connected",
+                    "duration_s": 31.5,
+                    "time_to_connect_s": 4.25,
+                },
                 {"event": "leg.ended", "campaign": "acme", "result": "no_answer"},
                 {"event": "step1.sent", "campaign": "acme", "latency_s": 0.12},
                 {"event": "step1.failed", "campaign": "acme", "latency_s": 2.0},
@@ -144,8 +150,16 @@ class TestProcessor:
         try:
             plain = {"event": "tier.started", "tier": 1}
             assert observe_metrics(None, "info", plain) is plain
-            observe_metrics(None, "info", {"event": "call.finished", "outcome": "hung_up",
-                                           "duration_s": "soon", "time_to_connect_s": None})
+            observe_metrics(
+                None,
+                "info",
+                {
+                    "event": "call.finished",
+                    "outcome": "hung_up",
+                    "duration_s": "soon",
+                    "time_to_connect_s": None,
+                },
+            )
         finally:
             deactivate(token)
         assert sink.calls == [("call_finished", ("", "hung_up", None, None))]
@@ -153,15 +167,15 @@ class TestProcessor:
     def test_no_active_sink_only_logs(self) -> None:
         assert active_sink() is None
         event = {"event": "call.started", "campaign": "acme"}
-        assert observe_metrics(None, "info", event) == {"event": "call.started",
-                                                        "campaign": "acme"}
+        assert observe_metrics(None, "info", event) == {"event": "call.started", "campaign": "acme"}
 
     def test_a_failing_handler_is_counted_not_raised(self) -> None:
         sink = BrokenSink()
         token = activate(sink)
         try:
             assert observe_metrics(None, "info", {"event": "call.started"})["event"] == (
-                "call.started")
+                "call.started"
+            )
         finally:
             deactivate(token)
         assert sink.calls == [("handler_failed", ("call.started",))]
@@ -171,8 +185,9 @@ class TestProcessor:
         token = activate(sink)
         try:
             with pytest.raises(structlog.DropEvent):
-                observe_metrics(None, "info", {"event": "leg.ended", "result": "busy",
-                                               BELOW_LEVEL: True})
+                observe_metrics(
+                    None, "info", {"event": "leg.ended", "result": "busy", BELOW_LEVEL: True}
+                )
         finally:
             deactivate(token)
         assert sink.calls == [("leg_ended", ("", "busy"))]
@@ -196,11 +211,19 @@ class TestConfiguredLogging:
                 log.warning("step1.failed", reason="timeout", latency_s=2.0)
         finally:
             deactivate(token)
-        assert metrics.registry.get_sample_value(
-            "orchestrator_calls_started_total", {"campaign": "acme"}) == 1
-        assert metrics.registry.get_sample_value(
-            "orchestrator_step1_duration_seconds_count",
-            {"campaign": "acme", "result": "failed"}) == 1
+        assert (
+            metrics.registry.get_sample_value(
+                "orchestrator_calls_started_total", {"campaign": "acme"}
+            )
+            == 1
+        )
+        assert (
+            metrics.registry.get_sample_value(
+                "orchestrator_step1_duration_seconds_count",
+                {"campaign": "acme", "result": "failed"},
+            )
+            == 1
+        )
         lines = log_events(log_stream)
         assert [line["event"] for line in lines] == ["step1.failed"]
         assert BELOW_LEVEL not in lines[0]
@@ -213,8 +236,12 @@ class TestConfiguredLogging:
         finally:
             deactivate(token)
         assert [e["event"] for e in log_events(log_stream)] == ["leg.ended"]
-        assert metrics.registry.get_sample_value(
-            "orchestrator_legs_ended_total", {"campaign": "acme", "result": "accepted"}) == 1
+        assert (
+            metrics.registry.get_sample_value(
+                "orchestrator_legs_ended_total", {"campaign": "acme", "result": "accepted"}
+            )
+            == 1
+        )
 
 
 # --- the families over the in-memory harness --------------------------------------------------
@@ -229,15 +256,24 @@ def sample(metrics: ServiceMetrics, name: str, **labels: str) -> float:
 class TestHarnessCalls:
     """Calls run by the real actors move the counters; gauges follow the live calls."""
 
-    async def test_connected_call(self, autojump_clock: trio.testing.MockClock,
-                                  log_stream: io.BytesIO) -> None:
-        async with harness({"8885551111": FakeAgent(answer_after_s=2.0),
-                            "9492651111": FakeAgent(answer_after_s=None)}) as h:
+    async def test_connected_call(
+        self, autojump_clock: trio.testing.MockClock, log_stream: io.BytesIO
+    ) -> None:
+        async with harness(
+            {
+                "8885551111": FakeAgent(answer_after_s=2.0),
+                "9492651111": FakeAgent(answer_after_s=None),
+            }
+        ) as h:
             metrics = observed_metrics(h.orchestrator)
             token = activate(metrics)
             try:
-                sup = await h.call(FakeLead(), agent(1, "8885551111", row=1),
-                                   agent(2, "9492651111", row=2), plan_after_s=1.0)
+                sup = await h.call(
+                    FakeLead(),
+                    agent(1, "8885551111", row=1),
+                    agent(2, "9492651111", row=2),
+                    plan_after_s=1.0,
+                )
                 await trio.sleep(3.25)  # both legs ringing since 2.0; agent 1 whispering
                 live = sample(metrics, "orchestrator_live_calls", state="dialling")
                 whispering = sample(metrics, "orchestrator_live_legs", state="whispering")
@@ -248,21 +284,34 @@ class TestHarnessCalls:
                 deactivate(token)
         assert (live, whispering, ringing) == (1, 1, 1)
         assert sample(metrics, "orchestrator_calls_started_total", campaign="acme") == 1
-        assert sample(metrics, "orchestrator_calls_finished_total", campaign="acme",
-                      outcome="connected") == 1
-        assert sample(metrics, "orchestrator_calls_finished_total", campaign="acme",
-                      outcome="hung_up") == 0
-        assert sample(metrics, "orchestrator_legs_ended_total", campaign="acme",
-                      result="accepted") == 1
-        assert sample(metrics, "orchestrator_legs_ended_total", campaign="acme",
-                      result="cancelled") == 1
-        assert sample(metrics, "orchestrator_time_to_connect_seconds_count",
-                      campaign="acme") == 1
+        assert (
+            sample(
+                metrics, "orchestrator_calls_finished_total", campaign="acme", outcome="connected"
+            )
+            == 1
+        )
+        assert (
+            sample(metrics, "orchestrator_calls_finished_total", campaign="acme", outcome="hung_up")
+            == 0
+        )
+        assert (
+            sample(metrics, "orchestrator_legs_ended_total", campaign="acme", result="accepted")
+            == 1
+        )
+        assert (
+            sample(metrics, "orchestrator_legs_ended_total", campaign="acme", result="cancelled")
+            == 1
+        )
+        assert sample(metrics, "orchestrator_time_to_connect_seconds_count", campaign="acme") == 1
         # the plan came at 1.0 s, agent 1 answered 2 s after being rung, pressed 1 a second later
         connect = sample(metrics, "orchestrator_time_to_connect_seconds_sum", campaign="acme")
         assert 3.0 <= connect <= 5.0
-        assert sample(metrics, "orchestrator_step1_duration_seconds_count", campaign="acme",
-                      result="ok") == 1
+        assert (
+            sample(
+                metrics, "orchestrator_step1_duration_seconds_count", campaign="acme", result="ok"
+            )
+            == 1
+        )
         assert sample(metrics, "orchestrator_outcome_posts_total", result="delivered") == 1
         assert sample(metrics, "orchestrator_live_calls", state="connected") == 0
         assert sample(metrics, "orchestrator_outbox_pending") == 0
@@ -287,15 +336,22 @@ class TestHarnessCalls:
                 pending = sample(metrics, "orchestrator_outbox_pending")
             finally:
                 deactivate(token)
-        assert sample(metrics, "orchestrator_calls_finished_total", campaign="acme",
-                      outcome="hung_up") == 1
+        assert (
+            sample(metrics, "orchestrator_calls_finished_total", campaign="acme", outcome="hung_up")
+            == 1
+        )
         # the lead hung up while Step 1 was in flight: Step 1 ends without an answer
-        step1_events = [e["event"] for e in log_events(log_stream)
-                        if e["event"].startswith("step1.")]
+        step1_events = [
+            e["event"] for e in log_events(log_stream) if e["event"].startswith("step1.")
+        ]
         step1_count = sum(
             metrics.registry.get_sample_value(
-                "orchestrator_step1_duration_seconds_count", {"campaign": "acme", "result": r},
-            ) or 0 for r in ("ok", "failed"))
+                "orchestrator_step1_duration_seconds_count",
+                {"campaign": "acme", "result": r},
+            )
+            or 0
+            for r in ("ok", "failed")
+        )
         assert step1_count == len(step1_events)
         assert sample(metrics, "orchestrator_outcome_posts_total", result="failed") >= 2
         assert sample(metrics, "orchestrator_outcome_posts_total", result="delivered") == 0
@@ -316,10 +372,18 @@ class TestHarnessCalls:
             finally:
                 deactivate(token)
         timeout = SETTINGS.routing.initial_post_timeout_s
-        assert sample(metrics, "orchestrator_step1_duration_seconds_count", campaign="acme",
-                      result="failed") == 1
-        assert sample(metrics, "orchestrator_step1_duration_seconds_sum", campaign="acme",
-                      result="failed") == pytest.approx(timeout)
+        assert (
+            sample(
+                metrics,
+                "orchestrator_step1_duration_seconds_count",
+                campaign="acme",
+                result="failed",
+            )
+            == 1
+        )
+        assert sample(
+            metrics, "orchestrator_step1_duration_seconds_sum", campaign="acme", result="failed"
+        ) == pytest.approx(timeout)
 
 
 # --- /metrics and request timing (in memory) --------------------------------------------------
@@ -328,14 +392,13 @@ class TestHarnessCalls:
 class TestEndpoint:
     """GET /metrics renders the service's own registry; every request is timed by kind."""
 
-    async def test_scrape_parses_and_times_requests_by_kind(
-        self, log_stream: io.BytesIO
-    ) -> None:
+    async def test_scrape_parses_and_times_requests_by_kind(self, log_stream: io.BytesIO) -> None:
         async with harness() as h:
             metrics = observed_metrics(h.orchestrator)
             other = observed_metrics(h.orchestrator)  # a second service in the process
-            app = create_app(h.orchestrator, SETTINGS,
-                             blueprints=[create_metrics_blueprint(metrics)])
+            app = create_app(
+                h.orchestrator, SETTINGS, blueprints=[create_metrics_blueprint(metrics)]
+            )
             client = app.test_client()
             assert (await client.get("/healthz")).status_code == 200
             assert (await client.get("/nowhere")).status_code == 404
@@ -344,28 +407,41 @@ class TestEndpoint:
             assert response.headers["Content-Type"].startswith("text/plain")
             text = await response.get_data(as_text=True)
             openmetrics = await client.get(
-                "/metrics", headers={"Accept": "application/openmetrics-text"})
-            assert openmetrics.headers["Content-Type"].startswith(
-                "application/openmetrics-text")
+                "/metrics", headers={"Accept": "application/openmetrics-text"}
+            )
+            assert openmetrics.headers["Content-Type"].startswith("application/openmetrics-text")
             assert (await openmetrics.get_data(as_text=True)).rstrip().endswith("# EOF")
         families = {f.name: f for f in text_string_to_metric_families(text)}
-        kinds = {s.labels["kind"]: s.value for s in families[
-            "orchestrator_http_request_duration_seconds"].samples
-            if s.name.endswith("_count")}
+        kinds = {
+            s.labels["kind"]: s.value
+            for s in families["orchestrator_http_request_duration_seconds"].samples
+            if s.name.endswith("_count")
+        }
         assert kinds == {"health": 1, "unmatched": 1}
-        statuses = {(s.labels["kind"], s.labels["status"]) for s in families[
-            "orchestrator_http_responses"].samples if s.name.endswith("_total")}
+        statuses = {
+            (s.labels["kind"], s.labels["status"])
+            for s in families["orchestrator_http_responses"].samples
+            if s.name.endswith("_total")
+        }
         assert statuses == {("health", "2xx"), ("unmatched", "4xx")}
         assert "process_resident_memory_bytes" in families
         # every configured campaign's series exist at 0 before any call
         started = families["orchestrator_calls_started"].samples
         assert [(s.labels, s.value) for s in started if s.name.endswith("_total")] == [
-            ({"campaign": "acme"}, 0.0)]
-        legs = {s.labels["result"] for s in families["orchestrator_legs_ended"].samples
-                if s.name.endswith("_total")}
+            ({"campaign": "acme"}, 0.0)
+        ]
+        legs = {
+            s.labels["result"]
+            for s in families["orchestrator_legs_ended"].samples
+            if s.name.endswith("_total")
+        }
         assert legs == {r.value for r in LegResult}
-        assert other.registry.get_sample_value(
-            "orchestrator_http_request_duration_seconds_count", {"kind": "health"}) is None
+        assert (
+            other.registry.get_sample_value(
+                "orchestrator_http_request_duration_seconds_count", {"kind": "health"}
+            )
+            is None
+        )
 
 
 class ThreadCheckingSource:
@@ -405,9 +481,11 @@ class TestRender:
     def test_a_pinned_sample_belongs_to_its_collector(self) -> None:
         first, second = ThreadCheckingSource(), ThreadCheckingSource()
         one, two = LiveCollector(first), LiveCollector(second)
+
         def ready(collector: LiveCollector) -> list[float]:
-            return [m.samples[0].value for m in collector.collect()
-                    if m.name == "orchestrator_ready"]
+            return [
+                m.samples[0].value for m in collector.collect() if m.name == "orchestrator_ready"
+            ]
 
         with one.pinned(LiveSample(ready=False)):
             assert ready(one) == [0]
@@ -418,22 +496,25 @@ class TestRender:
 class TestRouteKind:
     """route_kind maps endpoints to a bounded set of labels, never a path."""
 
-    @pytest.mark.parametrize(("endpoint", "kind"), [
-        ("plivo.lead_answer", "lead_answer"),
-        ("plivo.lead_answer_slash", "lead_answer"),
-        ("plivo.leg_answer", "leg_answer"),
-        ("plivo.leg_digits", "leg_digits"),
-        ("plivo.ivr", "ivr"),
-        ("plivo.leg_ring", "notification"),
-        ("plivo.lead_hangup", "notification"),
-        ("plivo.voicemail_done", "notification"),
-        ("plivo.hold", "document"),
-        ("plivo.something_new", "plivo"),
-        ("step2.responsecollect", "step2"),
-        ("referrals.register", "referrals"),
-        ("app_level_view", "app"),
-        (None, "unmatched"),
-    ])
+    @pytest.mark.parametrize(
+        ("endpoint", "kind"),
+        [
+            ("plivo.lead_answer", "lead_answer"),
+            ("plivo.lead_answer_slash", "lead_answer"),
+            ("plivo.leg_answer", "leg_answer"),
+            ("plivo.leg_digits", "leg_digits"),
+            ("plivo.ivr", "ivr"),
+            ("plivo.leg_ring", "notification"),
+            ("plivo.lead_hangup", "notification"),
+            ("plivo.voicemail_done", "notification"),
+            ("plivo.hold", "document"),
+            ("plivo.something_new", "plivo"),
+            ("step2.responsecollect", "step2"),
+            ("referrals.register", "referrals"),
+            ("app_level_view", "app"),
+            (None, "unmatched"),
+        ],
+    )
     def test_kinds(self, endpoint: str | None, kind: str) -> None:
         assert route_kind(endpoint) == kind
 
@@ -452,8 +533,9 @@ def scrape_values(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
     }
 
 
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float:
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
@@ -492,15 +574,26 @@ class TestMetricsEndToEnd:
 
         assert value(start, "orchestrator_calls_started_total", campaign="acme") == 0
         assert moved("orchestrator_calls_started_total", campaign="acme") == 2
-        assert moved("orchestrator_calls_finished_total", campaign="acme",
-                     outcome=OutcomeKind.CONNECTED.value) == 1
-        assert moved("orchestrator_calls_finished_total", campaign="acme",
-                     outcome=OutcomeKind.HUNG_UP.value) == 1
+        assert (
+            moved(
+                "orchestrator_calls_finished_total",
+                campaign="acme",
+                outcome=OutcomeKind.CONNECTED.value,
+            )
+            == 1
+        )
+        assert (
+            moved(
+                "orchestrator_calls_finished_total",
+                campaign="acme",
+                outcome=OutcomeKind.HUNG_UP.value,
+            )
+            == 1
+        )
         assert moved("orchestrator_legs_ended_total", campaign="acme", result="accepted") == 1
         assert moved("orchestrator_legs_ended_total", campaign="acme", result="cancelled") == 1
         assert moved("orchestrator_time_to_connect_seconds_count", campaign="acme") == 1
-        assert moved("orchestrator_step1_duration_seconds_count", campaign="acme",
-                     result="ok") >= 2
+        assert moved("orchestrator_step1_duration_seconds_count", campaign="acme", result="ok") >= 2
         assert moved("orchestrator_outcome_posts_total", result="delivered") == 2
         for kind in ("lead_answer", "leg_answer", "leg_digits", "notification", "step2"):
             assert moved("orchestrator_http_request_duration_seconds_count", kind=kind) >= 1, kind
@@ -519,9 +612,12 @@ METRIC_RE = re.compile(r"\b((?:orchestrator|process)_[a-z0-9_]+)\b")
 
 def exposed_names(text: str) -> set[str]:
     """Every series name /metrics can expose (empty families included)."""
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum",
-                                                                 "_created"),
-                "gauge": ("",), "summary": ("_count", "_sum", "")}
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_count", "_sum", "_created"),
+        "gauge": ("",),
+        "summary": ("_count", "_sum", ""),
+    }
     names: set[str] = set()
     for family in text_string_to_metric_families(text):
         names.update(family.name + s for s in suffixes.get(family.type, ("",)))
@@ -541,8 +637,11 @@ class TestDashboard:
     async def test_every_expr_uses_metrics_that_metrics_exposes(self) -> None:
         dashboard = json.loads(DASHBOARD.read_text())
         async with harness() as h:
-            app = create_app(h.orchestrator, SETTINGS,
-                             blueprints=[create_metrics_blueprint(observed_metrics(h.orchestrator))])
+            app = create_app(
+                h.orchestrator,
+                SETTINGS,
+                blueprints=[create_metrics_blueprint(observed_metrics(h.orchestrator))],
+            )
             text = await (await app.test_client().get("/metrics")).get_data(as_text=True)
         exposed = exposed_names(text)
         exprs = dashboard_exprs(dashboard)
@@ -550,8 +649,11 @@ class TestDashboard:
         used = {name for expr in exprs for name in METRIC_RE.findall(expr)}
         assert used - exposed == set()
         # every one of our families has a panel
-        ours = {f.name for f in text_string_to_metric_families(text)
-                if f.name.startswith("orchestrator_")}
+        ours = {
+            f.name
+            for f in text_string_to_metric_families(text)
+            if f.name.startswith("orchestrator_")
+        }
         assert {f for f in ours if not any(n.startswith(f) for n in used)} == set()
 
     def test_structure(self) -> None:
@@ -573,14 +675,24 @@ class TestDashboard:
                     assert re.search(r"by \(le\b", expr), expr
                 if "_total" in expr:  # counters only ever through rate/increase
                     assert "rate(" in expr or "increase(" in expr, expr
-        quantiles = {q for p in panels for t in p["targets"]
-                     for q in re.findall(r"histogram_quantile\((0\.\d+)", t["expr"])}
+        quantiles = {
+            q
+            for p in panels
+            for t in p["targets"]
+            for q in re.findall(r"histogram_quantile\((0\.\d+)", t["expr"])
+        }
         assert {"0.5", "0.99"} <= quantiles
 
 
 def test_handlers_cover_the_documented_events() -> None:
     """The events the processor observes are the ones the actors emit (names pinned)."""
     assert set(HANDLERS) == {
-        "call.started", "call.finished", "leg.ended", "step1.sent", "step1.failed",
-        "outcome.delivered", "outcome.attempt_failed", "outcome.dead",
+        "call.started",
+        "call.finished",
+        "leg.ended",
+        "step1.sent",
+        "step1.failed",
+        "outcome.delivered",
+        "outcome.attempt_failed",
+        "outcome.dead",
     }

@@ -67,8 +67,16 @@ class FakePlivo:
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
-        self.seen.append(Seen(request.method, request.url.path, body, request.headers,
-                              trio.current_time(), request.url.raw_path))
+        self.seen.append(
+            Seen(
+                request.method,
+                request.url.path,
+                body,
+                request.headers,
+                trio.current_time(),
+                request.url.raw_path,
+            )
+        )
         reply = self.script.pop(0) if self.script else self.default
         if reply is None:
             reply = self.ok(request)
@@ -84,15 +92,21 @@ class FakePlivo:
             return httpx.Response(204)
         if request.url.path.endswith("/Call/"):
             n = len(request.url.path)
-            return httpx.Response(201, json={"message": "call fired", "api_id": "a-1",
-                                             "request_uuid": f"req-{n}"})
+            return httpx.Response(
+                201, json={"message": "call fired", "api_id": "a-1", "request_uuid": f"req-{n}"}
+            )
         return httpx.Response(202, json={"message": "call transferred", "api_id": "a-1"})
 
 
 def leg(leg_id: str = "leg-1", **kw: Any) -> LegRequest:
-    values: dict[str, Any] = {"tracking_guid": GUID, "leg_id": leg_id, "to": "9492651111",
-                              "caller_id": "8005550100", "ring_timeout_s": 20.0,
-                              "caller_name": "Acme"}
+    values: dict[str, Any] = {
+        "tracking_guid": GUID,
+        "leg_id": leg_id,
+        "to": "9492651111",
+        "caller_id": "8005550100",
+        "ring_timeout_s": 20.0,
+        "caller_name": "Acme",
+    }
     values.update(kw)
     return LegRequest(**values)
 
@@ -105,8 +119,12 @@ def _fake() -> FakePlivo:
 @pytest.fixture(name="carrier")
 async def _carrier(fake: FakePlivo) -> AsyncIterator[PlivoCarrier]:
     async with PlivoCarrier(
-        auth_id=AUTH_ID, auth_token=TOKEN, api_url=API + "/", urls=CallbackUrls(PUBLIC),
-        calls_per_second=2.0, transport=httpx.MockTransport(fake.handle),
+        auth_id=AUTH_ID,
+        auth_token=TOKEN,
+        api_url=API + "/",
+        urls=CallbackUrls(PUBLIC),
+        calls_per_second=2.0,
+        transport=httpx.MockTransport(fake.handle),
         rng=random.Random(7),
     ) as carrier:
         yield carrier
@@ -114,8 +132,7 @@ async def _carrier(fake: FakePlivo) -> AsyncIterator[PlivoCarrier]:
 
 def rate_limited(retry_after: str | None = None) -> httpx.Response:
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return httpx.Response(429, json={"api_id": "a", "error": "too many requests"},
-                          headers=headers)
+    return httpx.Response(429, json={"api_id": "a", "error": "too many requests"}, headers=headers)
 
 
 class TestOriginate:
@@ -152,11 +169,14 @@ class TestOriginate:
         fake.script = [httpx.Response(201, json={"message": "call queued", "request_uuid": "q-1"})]
         assert await carrier.originate(leg()) == "q-1"
 
-    @pytest.mark.parametrize("reply", [
-        httpx.Response(201, json={"message": "call fired"}),
-        httpx.Response(201, json={"request_uuid": ["a", "b"]}),
-        httpx.Response(201, text="not json"),
-    ])
+    @pytest.mark.parametrize(
+        "reply",
+        [
+            httpx.Response(201, json={"message": "call fired"}),
+            httpx.Response(201, json={"request_uuid": ["a", "b"]}),
+            httpx.Response(201, text="not json"),
+        ],
+    )
     async def test_answer_without_request_uuid_is_an_error(
         self, carrier: PlivoCarrier, fake: FakePlivo, reply: httpx.Response
     ) -> None:
@@ -168,13 +188,16 @@ class TestOriginate:
 class TestNoDuplicateCalls:
     """Originate is never retried once the request may have been placed."""
 
-    @pytest.mark.parametrize("failure", [
-        httpx.Response(500, json={"error": "internal"}),
-        httpx.Response(503, text="unavailable"),
-        httpx.ReadError("connection dropped"),
-        httpx.RemoteProtocolError("server disconnected"),
-        httpx.ReadTimeout("read timed out"),
-    ])
+    @pytest.mark.parametrize(
+        "failure",
+        [
+            httpx.Response(500, json={"error": "internal"}),
+            httpx.Response(503, text="unavailable"),
+            httpx.ReadError("connection dropped"),
+            httpx.RemoteProtocolError("server disconnected"),
+            httpx.ReadTimeout("read timed out"),
+        ],
+    )
     async def test_failure_after_sending_is_not_retried(
         self, carrier: PlivoCarrier, fake: FakePlivo, failure: Reply
     ) -> None:
@@ -263,7 +286,10 @@ class TestRateLimited:
     ) -> None:
         fake.default = rate_limited("1")
         async with PlivoCarrier(
-            auth_id=AUTH_ID, auth_token=TOKEN, api_url=API, urls=CallbackUrls(PUBLIC),
+            auth_id=AUTH_ID,
+            auth_token=TOKEN,
+            api_url=API,
+            urls=CallbackUrls(PUBLIC),
             transport=httpx.MockTransport(fake.handle),
             retry=RetryPolicy(rate_limited_attempts=3),
         ) as carrier:
@@ -272,7 +298,10 @@ class TestRateLimited:
         assert len(fake.seen) == 3
 
     async def test_logs_each_backoff(
-        self, carrier: PlivoCarrier, fake: FakePlivo, autojump_clock: trio.testing.MockClock,
+        self,
+        carrier: PlivoCarrier,
+        fake: FakePlivo,
+        autojump_clock: trio.testing.MockClock,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         fake.script = [rate_limited("1")]
@@ -393,18 +422,24 @@ class TestEndingCalls:
 class TestRedirectLead:
     """The Transfer API moves the lead's call to its room or to voicemail."""
 
-    @pytest.mark.parametrize(("target", "path"), [
-        (LeadTarget.HOLD, "/plivo/room"),
-        (LeadTarget.VOICEMAIL, "/plivo/voicemail"),
-    ])
+    @pytest.mark.parametrize(
+        ("target", "path"),
+        [
+            (LeadTarget.HOLD, "/plivo/room"),
+            (LeadTarget.VOICEMAIL, "/plivo/voicemail"),
+        ],
+    )
     async def test_transfer_body(
         self, carrier: PlivoCarrier, fake: FakePlivo, target: LeadTarget, path: str
     ) -> None:
         await carrier.redirect_lead("lead-1", GUID, target)
         [seen] = fake.seen
         assert (seen.method, seen.path) == ("POST", f"{ACCOUNT}/Call/lead-1/")
-        assert seen.body == {"legs": "aleg", "aleg_url": f"{PUBLIC}{path}?call={GUID}",
-                             "aleg_method": "POST"}
+        assert seen.body == {
+            "legs": "aleg",
+            "aleg_url": f"{PUBLIC}{path}?call={GUID}",
+            "aleg_method": "POST",
+        }
 
     async def test_not_retried_after_a_server_error(
         self, carrier: PlivoCarrier, fake: FakePlivo
@@ -436,14 +471,21 @@ class TestConstruction:
     async def test_works_through_the_carrier_port(self, fake: FakePlivo) -> None:
         """Typed as the port (mypy checks PlivoCarrier is a Carrier), it ends legs the way
         the port promises: cancel by request id, hang up by call id."""
-        plivo = PlivoCarrier(auth_id=AUTH_ID, auth_token=TOKEN, api_url=API,
-                             urls=CallbackUrls(PUBLIC), transport=httpx.MockTransport(fake.handle))
+        plivo = PlivoCarrier(
+            auth_id=AUTH_ID,
+            auth_token=TOKEN,
+            api_url=API,
+            urls=CallbackUrls(PUBLIC),
+            transport=httpx.MockTransport(fake.handle),
+        )
         carrier: Carrier = plivo
         await carrier.cancel("r-1")
         await carrier.hangup("c-1")
         await plivo.aclose()
         assert [(r.method, r.path) for r in fake.seen] == [
-            ("DELETE", f"{ACCOUNT}/Request/r-1/"), ("DELETE", f"{ACCOUNT}/Call/c-1/")]
+            ("DELETE", f"{ACCOUNT}/Request/r-1/"),
+            ("DELETE", f"{ACCOUNT}/Call/c-1/"),
+        ]
 
     def test_empty_auth_id_is_a_config_error(self) -> None:
         with pytest.raises(ConfigError, match=r"carrier\.auth_id"):
@@ -453,15 +495,18 @@ class TestConstruction:
 class TestErrorMapping:
     """One function maps every failure to CarrierError (429 to CarrierRateLimited)."""
 
-    @pytest.mark.parametrize(("failure", "kind", "text"), [
-        (httpx.Response(429), CarrierRateLimited, "429"),
-        (httpx.Response(401, json={"error": "bad creds"}), CarrierError, "bad creds"),
-        (httpx.Response(400, text="plain"), CarrierError, "rejected (HTTP 400) plain"),
-        (httpx.Response(503), CarrierError, "server error"),
-        (httpx.ReadTimeout("t"), CarrierError, "timed out"),
-        (trio.TooSlowError(), CarrierError, "timed out"),
-        (httpx.ReadError("reset"), CarrierError, "ReadError"),
-    ])
+    @pytest.mark.parametrize(
+        ("failure", "kind", "text"),
+        [
+            (httpx.Response(429), CarrierRateLimited, "429"),
+            (httpx.Response(401, json={"error": "bad creds"}), CarrierError, "bad creds"),
+            (httpx.Response(400, text="plain"), CarrierError, "rejected (HTTP 400) plain"),
+            (httpx.Response(503), CarrierError, "server error"),
+            (httpx.ReadTimeout("t"), CarrierError, "timed out"),
+            (trio.TooSlowError(), CarrierError, "timed out"),
+            (httpx.ReadError("reset"), CarrierError, "ReadError"),
+        ],
+    )
     def test_mapping(self, failure: httpx.Response | BaseException, kind: type, text: str) -> None:
         error = carrier_error("originate", failure)
         assert type(error) is kind

@@ -62,23 +62,32 @@ class TestLegEvents:
         assert event == LegRinging(GUID, LEG, request_id="r-9", call_id="")
 
     def test_answer(self) -> None:
-        form = {"CallUUID": "c-1", "RequestUUID": "r-1", "CallStatus": "in-progress",
-                "Event": "StartApp", "Direction": "outbound"}
+        form = {
+            "CallUUID": "c-1",
+            "RequestUUID": "r-1",
+            "CallStatus": "in-progress",
+            "Event": "StartApp",
+            "Direction": "outbound",
+        }
         assert parse_event(Route.LEG_ANSWER, IDS, form) == LegAnswered(
             GUID, LEG, call_id="c-1", request_id="r-1"
         )
 
-    @pytest.mark.parametrize(("form", "digits"), [
-        ({"CallUUID": "c-1", "Digits": "1"}, "1"),
-        ({"CallUUID": "c-1", "Digits": "#"}, "#"),
-        ({"CallUUID": "c-1", "Digits": ""}, ""),  # silence
-        ({"CallUUID": "c-1"}, ""),  # silence, field absent
-    ])
+    @pytest.mark.parametrize(
+        ("form", "digits"),
+        [
+            ({"CallUUID": "c-1", "Digits": "1"}, "1"),
+            ({"CallUUID": "c-1", "Digits": "#"}, "#"),
+            ({"CallUUID": "c-1", "Digits": ""}, ""),  # silence
+            ({"CallUUID": "c-1"}, ""),  # silence, field absent
+        ],
+    )
     def test_digits(self, form: dict[str, str], digits: str) -> None:
         assert parse_event(Route.LEG_DIGITS, IDS, form) == LegDigits(GUID, LEG, "c-1", digits)
 
-    @pytest.mark.parametrize("route", [Route.LEG_RING, Route.LEG_ANSWER, Route.LEG_DIGITS,
-                                       Route.LEG_HANGUP])
+    @pytest.mark.parametrize(
+        "route", [Route.LEG_RING, Route.LEG_ANSWER, Route.LEG_DIGITS, Route.LEG_HANGUP]
+    )
     @pytest.mark.parametrize("query", [{}, {"call": GUID}, {"leg": LEG}, {"call": " ", "leg": LEG}])
     def test_missing_ids_are_invalid(self, route: Route, query: dict[str, str]) -> None:
         form = {"CallUUID": "c-1", "CallStatus": "completed"}
@@ -102,11 +111,28 @@ HANGUP_TABLE: list[tuple[dict[str, str], LegEndCause, bool]] = [
     ({"CallStatus": "failed", "HangupCauseCode": "2000"}, LegEndCause.FAILED, False),
     ({"CallStatus": "cancel"}, LegEndCause.CANCELLED, False),
     # a request we cancelled: code 1000 wins over the no-answer-like status
-    ({"CallStatus": "no-answer", "HangupCauseCode": "1000", "HangupCauseName": "Canceled",
-      "HangupSource": "API Request"}, LegEndCause.CANCELLED, False),
+    (
+        {
+            "CallStatus": "no-answer",
+            "HangupCauseCode": "1000",
+            "HangupCauseName": "Canceled",
+            "HangupSource": "API Request",
+        },
+        LegEndCause.CANCELLED,
+        False,
+    ),
     ({"HangupCauseName": "Canceled"}, LegEndCause.CANCELLED, False),
-    ({"CallStatus": "completed", "HangupCauseCode": "4000", "Duration": "42",
-      "BillDuration": "60", "AnswerTime": "2024-01-01 10:00:00"}, LegEndCause.HANGUP, True),
+    (
+        {
+            "CallStatus": "completed",
+            "HangupCauseCode": "4000",
+            "Duration": "42",
+            "BillDuration": "60",
+            "AnswerTime": "2024-01-01 10:00:00",
+        },
+        LegEndCause.HANGUP,
+        True,
+    ),
     ({"CallStatus": "completed", "Duration": "0", "BillDuration": "0"}, LegEndCause.HANGUP, False),
     ({"CallStatus": "completed", "BillDuration": "60"}, LegEndCause.HANGUP, True),
     ({"CallStatus": "completed", "AnswerTime": "2024-01-01 10:00:00"}, LegEndCause.HANGUP, True),
@@ -133,10 +159,20 @@ class TestLegHangup:
         assert (event.tracking_guid, event.leg_id, event.call_id) == (GUID, LEG, "c-1")
 
     def test_full_event(self) -> None:
-        form = {"CallUUID": "c-1", "RequestUUID": "r-1", "CallStatus": "completed",
-                "Duration": "12", "BillDuration": "60"}
+        form = {
+            "CallUUID": "c-1",
+            "RequestUUID": "r-1",
+            "CallStatus": "completed",
+            "Duration": "12",
+            "BillDuration": "60",
+        }
         assert parse_event(Route.LEG_HANGUP, IDS, form) == LegEnded(
-            GUID, LEG, LegEndCause.HANGUP, call_id="c-1", request_id="r-1", answered=True,
+            GUID,
+            LEG,
+            LegEndCause.HANGUP,
+            call_id="c-1",
+            request_id="r-1",
+            answered=True,
             duration_s=12.0,
         )
 
@@ -152,8 +188,12 @@ class TestCallEvents:
     """Conference recordings, voicemail and the lead's hangup."""
 
     def test_conference_record_action(self) -> None:
-        form = {"ConferenceAction": "record", "RecordUrl": "https://rec/1.mp3",
-                "RecordingID": "rec-1", "ConferenceName": GUID}
+        form = {
+            "ConferenceAction": "record",
+            "RecordUrl": "https://rec/1.mp3",
+            "RecordingID": "rec-1",
+            "ConferenceName": GUID,
+        }
         assert parse_event(Route.CONFERENCE, {"call": GUID}, form) == RecordingReady(
             GUID, "https://rec/1.mp3", "rec-1"
         )
@@ -172,8 +212,12 @@ class TestCallEvents:
             parse_event(Route.CONFERENCE, {}, {"RecordUrl": "https://rec/1.mp3"})
 
     def test_voicemail_done(self) -> None:
-        form = {"RecordUrl": "https://rec/vm.mp3", "RecordingID": "vm-1",
-                "RecordingDuration": "17", "Digits": "#"}
+        form = {
+            "RecordUrl": "https://rec/vm.mp3",
+            "RecordingID": "vm-1",
+            "RecordingDuration": "17",
+            "Digits": "#",
+        }
         assert parse_event(Route.VOICEMAIL_DONE, {"call": GUID}, form) == VoicemailRecorded(
             GUID, "https://rec/vm.mp3", "vm-1", 17.0
         )
@@ -200,10 +244,19 @@ class TestLeadAnswer:
     """The lead's answer request: numbers converted to 10-digit NANP at the edge."""
 
     def test_nanp_numbers(self) -> None:
-        answer = parse_lead_answer({"CallUUID": "lead-1", "From": "14155550100",
-                                    "To": "+18005550100", "Direction": "inbound"})
+        answer = parse_lead_answer(
+            {
+                "CallUUID": "lead-1",
+                "From": "14155550100",
+                "To": "+18005550100",
+                "Direction": "inbound",
+            }
+        )
         assert (answer.call_id, answer.from_number, answer.to_number) == (
-            "lead-1", "4155550100", "8005550100")
+            "lead-1",
+            "4155550100",
+            "8005550100",
+        )
         assert answer.from_is_nanp
         assert answer.to_is_nanp
 
@@ -221,8 +274,14 @@ class TestLeadAnswer:
             parse_lead_answer(form)
 
 
-FORM = {"CallUUID": "c-1", "From": "+14155550100", "To": "14155550111",
-        "CallStatus": "in-progress", "Direction": "outbound", "Digits": "1"}
+FORM = {
+    "CallUUID": "c-1",
+    "From": "+14155550100",
+    "To": "14155550111",
+    "CallStatus": "in-progress",
+    "Direction": "outbound",
+    "Digits": "1",
+}
 URLS = [
     "https://app.example.com/plivo/answer",
     "https://app.example.com/plivo/answer/",
@@ -281,12 +340,17 @@ class TestSignatureV3:
     def test_main_account_header_and_signature_lists(self) -> None:
         url = URLS[2]
         good = sign_v3("POST", url, FORM, TOKEN, NONCE)
-        assert verify_v3("POST", url, {MAIN_ACCOUNT_SIGNATURE_HEADER: good, NONCE_HEADER: NONCE},
-                         FORM, TOKEN)
+        assert verify_v3(
+            "POST", url, {MAIN_ACCOUNT_SIGNATURE_HEADER: good, NONCE_HEADER: NONCE}, FORM, TOKEN
+        )
         assert verify_v3("POST", url, headers_for(f"junk,{good}"), FORM, TOKEN)
-        assert verify_v3("POST", url, {SIGNATURE_HEADER: "junk",
-                                       MAIN_ACCOUNT_SIGNATURE_HEADER: good, NONCE_HEADER: NONCE},
-                         FORM, TOKEN)
+        assert verify_v3(
+            "POST",
+            url,
+            {SIGNATURE_HEADER: "junk", MAIN_ACCOUNT_SIGNATURE_HEADER: good, NONCE_HEADER: NONCE},
+            FORM,
+            TOKEN,
+        )
 
     def test_headers_are_case_insensitive(self) -> None:
         url = URLS[0]
@@ -294,12 +358,15 @@ class TestSignatureV3:
         lower = {"x-plivo-signature-v3": good, "x-plivo-signature-v3-nonce": NONCE}
         assert verify_v3("POST", url, lower, FORM, TOKEN)
 
-    @pytest.mark.parametrize("headers", [
-        {},
-        {SIGNATURE_HEADER: "x"},
-        {NONCE_HEADER: NONCE},
-        {SIGNATURE_HEADER: "", NONCE_HEADER: NONCE},
-    ])
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {},
+            {SIGNATURE_HEADER: "x"},
+            {NONCE_HEADER: NONCE},
+            {SIGNATURE_HEADER: "", NONCE_HEADER: NONCE},
+        ],
+    )
     def test_missing_headers_fail(self, headers: dict[str, str]) -> None:
         assert not verify_v3("POST", URLS[0], headers, FORM, TOKEN)
 
@@ -318,9 +385,11 @@ class TestSignatureV3:
 
     def test_public_request_url(self) -> None:
         assert public_request_url("https://h:8443/", "/plivo/answer") == (
-            "https://h:8443/plivo/answer")
+            "https://h:8443/plivo/answer"
+        )
         assert public_request_url("https://h/base", "/plivo/leg/ring", "call=1&leg=2") == (
-            "https://h/base/plivo/leg/ring?call=1&leg=2")
+            "https://h/base/plivo/leg/ring?call=1&leg=2"
+        )
 
 
 def _params(text: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, str | list[str]]]:
@@ -340,11 +409,18 @@ class TestSignedMessage:
     helper works, and a string where it raises (a query decoding to non-ASCII)."""
 
     @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-    @given(method=st.sampled_from(["GET", "POST"]), query=_QUERY, params=_PARAMS,
-           path=st.sampled_from(["/plivo/answer", "/plivo/answer/", "/a;b/c", "/"]))
+    @given(
+        method=st.sampled_from(["GET", "POST"]),
+        query=_QUERY,
+        params=_PARAMS,
+        path=st.sampled_from(["/plivo/answer", "/plivo/answer/", "/a;b/c", "/"]),
+    )
     def test_same_as_the_sdk_where_the_sdk_works(
-        self, method: str, query: dict[str, str | list[str]],
-        params: dict[str, str | list[str]], path: str,
+        self,
+        method: str,
+        query: dict[str, str | list[str]],
+        params: dict[str, str | list[str]],
+        path: str,
     ) -> None:
         url = f"https://app.example.com:8443{path}"
         if query:

@@ -29,10 +29,14 @@ POOL = ("8005550200", "8005550201", "8005550202")
 
 def acme(**changes: Any) -> Campaign:
     values: dict[str, Any] = {
-        "name": "acme", "numbers": ("8005550100",), "plantype": "Purchase",
+        "name": "acme",
+        "numbers": ("8005550100",),
+        "plantype": "Purchase",
         "initial_post_url": "http://customer.test/initial",
         "outcome_post_url": "http://customer.test/outcome",
-        "tracking_numbers": POOL, "referral_ttl_s": 600.0, "api_key": KEY,
+        "tracking_numbers": POOL,
+        "referral_ttl_s": 600.0,
+        "api_key": KEY,
     }
     return Campaign(**{**values, **changes})
 
@@ -50,10 +54,18 @@ class TestParseVisitor:
 
     def test_all_fields_trimmed_state_uppercased(self) -> None:
         """Names, city, state (upper-cased) and zip come back trimmed; ReferralID still 0."""
-        fields = {"firstname": [" Ann "], "LASTNAME": ["Lee"], "FullName": ["Ann Lee"],
-                  "City": ["Irvine"], "st": ["ca"], "Zip": ["92618"], "campaign": ["acme"]}
-        assert parse_visitor(fields) == LeadDetails(0, "Ann", "Lee", "Ann Lee", "Irvine", "CA",
-                                                    "92618")
+        fields = {
+            "firstname": [" Ann "],
+            "LASTNAME": ["Lee"],
+            "FullName": ["Ann Lee"],
+            "City": ["Irvine"],
+            "st": ["ca"],
+            "Zip": ["92618"],
+            "campaign": ["acme"],
+        }
+        assert parse_visitor(fields) == LeadDetails(
+            0, "Ann", "Lee", "Ann Lee", "Irvine", "CA", "92618"
+        )
 
     def test_every_field_is_optional(self) -> None:
         """A visitor with no fields at all is still a referral (attribution only)."""
@@ -249,8 +261,13 @@ class TestLoading:
     def test_referrals_no_longer_in_the_pool_are_dropped(self) -> None:
         """A number moved out of the campaign's pool (config change) attributes nothing."""
         with capture_logs() as logs:
-            book = ReferralBook([acme()], live=[self.stored(3, "8005550999", 0.0),
-                                                self.stored(4, POOL[0], 0.0, campaign="other")])
+            book = ReferralBook(
+                [acme()],
+                live=[
+                    self.stored(3, "8005550999", 0.0),
+                    self.stored(4, POOL[0], 0.0, campaign="other"),
+                ],
+            )
         assert book.attribute("8005550999", now=1.0) is None
         assert book.attribute(POOL[0], now=1.0) is None
         assert book.last_referral_id == 4
@@ -298,10 +315,14 @@ class TestConfigKeys:
         assert not campaign.referrals_enabled
 
     def test_all_keys(self) -> None:
-        settings = parse_settings(with_campaign(
-            tracking_numbers=["8005550200", "8005550201"], referral_ttl_s=900,
-            api_key=KEY, step2_requires_key=True,
-        ))
+        settings = parse_settings(
+            with_campaign(
+                tracking_numbers=["8005550200", "8005550201"],
+                referral_ttl_s=900,
+                api_key=KEY,
+                step2_requires_key=True,
+            )
+        )
         campaign = settings.campaigns[0]
         assert campaign.tracking_numbers == ("8005550200", "8005550201")
         assert campaign.referral_ttl_s == 900.0
@@ -319,10 +340,16 @@ class TestConfigKeys:
         ("changes", "key", "message"),
         [
             ({"tracking_numbers": ["800555020"]}, "campaigns[0].tracking_numbers[0]", "10 digits"),
-            ({"tracking_numbers": ["8005550100"]}, "campaigns[0].tracking_numbers[0]",
-             "duplicate campaign number"),
-            ({"tracking_numbers": ["8005550200", "8005550200"]},
-             "campaigns[0].tracking_numbers[1]", "duplicate campaign number"),
+            (
+                {"tracking_numbers": ["8005550100"]},
+                "campaigns[0].tracking_numbers[0]",
+                "duplicate campaign number",
+            ),
+            (
+                {"tracking_numbers": ["8005550200", "8005550200"]},
+                "campaigns[0].tracking_numbers[1]",
+                "duplicate campaign number",
+            ),
             ({"tracking_numbers": "8005550200"}, "campaigns[0].tracking_numbers", "a list"),
             ({"referral_ttl_s": 0}, "campaigns[0].referral_ttl_s", "greater than 0"),
             ({"api_key": "short"}, "campaigns[0].api_key", f"{API_KEY_MIN_CHARS} characters"),
@@ -331,8 +358,9 @@ class TestConfigKeys:
             ({"step2_requires_key": "yes"}, "campaigns[0].step2_requires_key", "true or false"),
         ],
     )
-    def test_bad_values_name_their_key(self, changes: dict[str, Any], key: str,
-                                       message: str) -> None:
+    def test_bad_values_name_their_key(
+        self, changes: dict[str, Any], key: str, message: str
+    ) -> None:
         problems = problems_of(with_campaign(**changes))
         assert key in problems, problems
         assert message in problems[key]
@@ -340,8 +368,12 @@ class TestConfigKeys:
     def test_tracking_numbers_unique_across_campaigns(self) -> None:
         """Another campaign's number (main or tracking) cannot be a tracking number."""
         data = with_campaign(tracking_numbers=["8005550200"])
-        second = {**copy.deepcopy(BASE["campaigns"][0]), "name": "beta",
-                  "numbers": ["8005550300"], "tracking_numbers": ["8005550200"]}
+        second = {
+            **copy.deepcopy(BASE["campaigns"][0]),
+            "name": "beta",
+            "numbers": ["8005550300"],
+            "tracking_numbers": ["8005550200"],
+        }
         data["campaigns"].append(second)
         problems = problems_of(data)
         assert "also in campaign 'acme'" in problems["campaigns[1].tracking_numbers[0]"]

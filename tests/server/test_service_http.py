@@ -48,15 +48,26 @@ async def test_api_doc_example_request_is_accepted_and_agents_upserted(tmp_path:
         assert [(a["AgentRow"], a["AgentID"]) for a in tier["agents"]] == [(1, 328290), (2, 328999)]
         anthony = tier["agents"][0]
         assert anthony == {
-            "AgentID": 328290, "AgentRow": 1, "AgentName": "Anthony Smith",
-            "AgentPhone": "8885551111", "AgentEmail": "Anthony.Smith@xyz.com",
-            "AgentNMLS": "848", "AgentFiveMinApps": 1, "Press1": 1, "ShowAgentRealID": 0,
+            "AgentID": 328290,
+            "AgentRow": 1,
+            "AgentName": "Anthony Smith",
+            "AgentPhone": "8885551111",
+            "AgentEmail": "Anthony.Smith@xyz.com",
+            "AgentNMLS": "848",
+            "AgentFiveMinApps": 1,
+            "Press1": 1,
+            "ShowAgentRealID": 0,
         }
         reader = open_store(settings.store.url)
         try:
             agent = await eventually(lambda: reader.get_agent(328290))
             assert (agent.name, agent.email, agent.phone, agent.nmls, agent.five_min_apps) == (
-                "Anthony Smith", "Anthony.Smith@xyz.com", "8885551111", "848", True)
+                "Anthony Smith",
+                "Anthony.Smith@xyz.com",
+                "8885551111",
+                "848",
+                True,
+            )
             erin = await eventually(lambda: reader.get_agent(328999))
             assert (erin.name, erin.phone, erin.five_min_apps) == ("ErinJones", "9492651111", False)
             # The same plan again (a customer retry) gets the same answer.
@@ -126,8 +137,14 @@ async def test_unknown_tracking_guid_is_404_and_a_different_plan_409(tmp_path: P
             f"{svc.base}/responsecollect?TrackingGUID={guid}&{API_DOC_QUERY}".replace(" ", "%20")
         )
         assert first.status_code == 200
-        other = await svc.http.post(f"{svc.base}/responsecollect", data={
-            "TrackingGUID": guid, "Agent1ID": "5", "Agent1Group": "1",
-            "Agent1Phone": "8885550000", "Agent1Press1": "1",
-        })
+        other = await svc.http.post(
+            f"{svc.base}/responsecollect",
+            data={
+                "TrackingGUID": guid,
+                "Agent1ID": "5",
+                "Agent1Group": "1",
+                "Agent1Phone": "8885550000",
+                "Agent1Press1": "1",
+            },
+        )
         assert other.status_code == 409

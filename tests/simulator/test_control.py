@@ -26,8 +26,12 @@ async def _fake(nursery: trio.Nursery) -> FakeApplication:
 
 def _config(fake: FakeApplication, **kw: object) -> SimulatorConfig:
     values: dict[str, object] = {
-        "bind": "127.0.0.1:0", "auth_token": TOKEN, "answer_url": fake.url("/answer"),
-        "hangup_url": fake.url("/hangup"), "time_scale": 0.01, "cps": 0,
+        "bind": "127.0.0.1:0",
+        "auth_token": TOKEN,
+        "answer_url": fake.url("/answer"),
+        "hangup_url": fake.url("/hangup"),
+        "time_scale": 0.01,
+        "cps": 0,
     }
     values.update(kw)
     return SimulatorConfig(**values)  # type: ignore[arg-type]
@@ -45,9 +49,14 @@ class TestControlApi:
         fake.reply("/answer", "<Response><Speak>Hi</Speak></Response>")
         async with httpx.AsyncClient(base_url=url, timeout=5) as http:
             assert (await http.get("/sim/health")).json() == {"ok": True}
-            placed = await http.post("/sim/inbound", json={
-                "from": "+14155550199", "to": "18005550100", "lead": {"hangup_after_s": 60},
-            })
+            placed = await http.post(
+                "/sim/inbound",
+                json={
+                    "from": "+14155550199",
+                    "to": "18005550100",
+                    "lead": {"hangup_after_s": 60},
+                },
+            )
             assert placed.status_code == 201
             call_uuid = placed.json()["call_uuid"]
             idle = await http.post("/sim/wait-idle", params={"timeout": DEADLINE_S})
@@ -74,9 +83,13 @@ class TestControlApi:
         running: RunningSimulator = await nursery.start(start_simulator, _config(fake))
         fake.reply("/answer", '<Response><Wait length="600"/></Response>')
         async with httpx.AsyncClient(base_url=running.url, timeout=5) as http:
-            ok = await http.post("/sim/agents", json={
-                "agents": {"4155550111": {"busy": True}}, "default": {"answer_after_s": 4},
-            })
+            ok = await http.post(
+                "/sim/agents",
+                json={
+                    "agents": {"4155550111": {"busy": True}},
+                    "default": {"answer_after_s": 4},
+                },
+            )
             assert ok.status_code == 200
             assert running.simulator.scripts.for_number("+14155550111").busy
             assert running.simulator.scripts.default.answer_after_s == 4.0
@@ -107,8 +120,9 @@ class TestControlApi:
             assert set(denied.json()) == {"api_id", "error"}
             allowed = await http.get(path, auth=("MASIMULATOR000000000", TOKEN))
             assert allowed.json()["calls"] == []
-            form = await http.post(path, auth=("MASIMULATOR000000000", TOKEN),
-                                   data={"from": "1", "to": "2"})
+            form = await http.post(
+                path, auth=("MASIMULATOR000000000", TOKEN), data={"from": "1", "to": "2"}
+            )
             assert form.status_code == 400
             assert form.json()["error"] == "answer_url is required"
             missing = await http.get("/v1/nowhere", auth=("MASIMULATOR000000000", TOKEN))

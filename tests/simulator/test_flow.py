@@ -41,11 +41,15 @@ async def _fake(nursery: trio.Nursery) -> FakeApplication:
     return fake
 
 
-async def _start(nursery: trio.Nursery, fake: FakeApplication, **overrides: object
-                 ) -> Simulator:
+async def _start(nursery: trio.Nursery, fake: FakeApplication, **overrides: object) -> Simulator:
     config = SimulatorConfig(
-        bind="127.0.0.1:0", auth_token=TOKEN, answer_url=fake.url("/answer"),
-        hangup_url=fake.url("/hangup"), time_scale=SCALE, cps=0, webhook_timeout_s=2.0,
+        bind="127.0.0.1:0",
+        auth_token=TOKEN,
+        answer_url=fake.url("/answer"),
+        hangup_url=fake.url("/hangup"),
+        time_scale=SCALE,
+        cps=0,
+        webhook_timeout_s=2.0,
     )
     config = replace(config, **overrides)  # type: ignore[arg-type]
     running: RunningSimulator = await nursery.start(start_simulator, config)
@@ -62,15 +66,19 @@ async def _sim(nursery: trio.Nursery, fake: FakeApplication) -> AsyncIterator[Si
 
 def _call(fake: FakeApplication, to: str = AGENT, **kw: object) -> CallRequest:
     fields: dict[str, object] = {
-        "from_number": DID, "to": (to,), "answer_url": fake.url("/agent"),
-        "hangup_url": fake.url("/agent-hangup"), "ring_url": fake.url("/ring"),
+        "from_number": DID,
+        "to": (to,),
+        "answer_url": fake.url("/agent"),
+        "hangup_url": fake.url("/agent-hangup"),
+        "ring_url": fake.url("/ring"),
     }
     fields.update(kw)
     return CallRequest(**fields)  # type: ignore[arg-type]
 
 
-async def _idle(sim: Simulator, fake: FakeApplication, hangups: int = 1,
-                path: str = "/agent-hangup") -> list[CapturedRequest]:
+async def _idle(
+    sim: Simulator, fake: FakeApplication, hangups: int = 1, path: str = "/agent-hangup"
+) -> list[CapturedRequest]:
     """Wait until no call is live and ``hangups`` hangup webhooks arrived on ``path``."""
     with trio.fail_after(DEADLINE_S):
         await sim.wait_idle()
@@ -90,15 +98,22 @@ class TestAgentLegs:
     ) -> None:
         """The agent answers, hears GetDigits, presses 1, and is put in the conference."""
         # alone in the room, talk_s never starts: the agent hangs up 20 s after answering
-        sim.scripts.set(AGENT, AgentScript(answer_after_s=1, press="1", press_after_s=1,
-                                           hangup_after_s=20))
-        fake.reply("/agent", f"""<Response>
-            <GetDigits action="{fake.url('/digits')}" numDigits="1" timeout="5" validDigits="1">
+        sim.scripts.set(
+            AGENT, AgentScript(answer_after_s=1, press="1", press_after_s=1, hangup_after_s=20)
+        )
+        fake.reply(
+            "/agent",
+            f"""<Response>
+            <GetDigits action="{fake.url("/digits")}" numDigits="1" timeout="5" validDigits="1">
               <Speak>Incoming call. Press 1 to accept.</Speak></GetDigits>
-            <Hangup reason="rejected"/></Response>""")
-        fake.reply("/digits", f"""<Response><Conference startConferenceOnEnter="true"
-            endConferenceOnExit="true" callbackUrl="{fake.url('/conf')}">room-1</Conference>
-            </Response>""")
+            <Hangup reason="rejected"/></Response>""",
+        )
+        fake.reply(
+            "/digits",
+            f"""<Response><Conference startConferenceOnEnter="true"
+            endConferenceOnExit="true" callbackUrl="{fake.url("/conf")}">room-1</Conference>
+            </Response>""",
+        )
         result = sim.make_call(sim.main_account, _call(fake))
         assert result.message == "call fired"
         (hangup,) = await _idle(sim, fake)
@@ -115,7 +130,8 @@ class TestAgentLegs:
         assert [r.form["ConferenceAction"] for r in fake.to("/conf")] == ["enter", "exit"]
         assert hangup.form["CallStatus"] == "completed"
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupSource"]) == (
-            "4000", "Call recipient",
+            "4000",
+            "Call recipient",
         )
         assert 20 <= int(hangup.form["Duration"]) <= 23  # upper bound: slack for a slow machine
         steps = [e.data["step"] for e in sim.history(AGENT) if e.kind == EventKind.STEP_STARTED]
@@ -168,7 +184,8 @@ class TestAgentLegs:
         (hangup,) = await _idle(sim, fake)
         assert hangup.form["CallStatus"] == "cancel"
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupCauseName"]) == (
-            "1000", "Canceled",
+            "1000",
+            "Canceled",
         )
         assert hangup.form["HangupSource"] == "API Request"
         assert not sim.cancel_request(sim.main_account, result.request_uuids[0])
@@ -178,22 +195,29 @@ class TestAgentLegs:
     ) -> None:
         """No key pressed: GetDigits retries, then the next element (Hangup rejected) runs."""
         sim.scripts.set(AGENT, AgentScript(answer_after_s=0.5, press=None))
-        fake.reply("/agent", f"""<Response><GetDigits action="{fake.url('/digits')}"
+        fake.reply(
+            "/agent",
+            f"""<Response><GetDigits action="{fake.url("/digits")}"
             timeout="2" retries="2"><Speak>Press 1</Speak></GetDigits>
-            <Hangup reason="rejected"/></Response>""")
+            <Hangup reason="rejected"/></Response>""",
+        )
         sim.make_call(sim.main_account, _call(fake))
         (hangup,) = await _idle(sim, fake)
         assert not fake.to("/digits")
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupSource"]) == (
-            "3020", "Answer XML",
+            "3020",
+            "Answer XML",
         )
         assert int(hangup.form["Duration"]) >= 4  # two attempts of (prompt + 2 s)
 
     async def test_other_key_is_invalid(self, sim: Simulator, fake: FakeApplication) -> None:
         """A key outside validDigits is not sent to action; the call falls through."""
         sim.scripts.set(AGENT, AgentScript(answer_after_s=0.5, press="2"))
-        fake.reply("/agent", f"""<Response><GetDigits action="{fake.url('/digits')}"
-            numDigits="1" timeout="2" validDigits="1"/><Speak>Bye</Speak></Response>""")
+        fake.reply(
+            "/agent",
+            f"""<Response><GetDigits action="{fake.url("/digits")}"
+            numDigits="1" timeout="2" validDigits="1"/><Speak>Bye</Speak></Response>""",
+        )
         sim.make_call(sim.main_account, _call(fake))
         (hangup,) = await _idle(sim, fake)
         assert not fake.to("/digits")
@@ -209,7 +233,9 @@ class TestAgentLegs:
         second = sim.make_call(sim.main_account, _call(fake, to=AGENT2))
         third = sim.make_call(sim.main_account, _call(fake))
         assert (first.message, second.message, third.message) == (
-            "call fired", "call fired", "call queued",
+            "call fired",
+            "call fired",
+            "call queued",
         )
         assert sim.queued_request_uuids() == list(third.request_uuids)
         await _idle(sim, fake, hangups=3)
@@ -217,8 +243,9 @@ class TestAgentLegs:
         assert placed[2].at - placed[0].at >= 0.45 / SCALE  # half a real second later
         assert sim.live_calls() == []
 
-    async def test_cancel_queued_request(self, nursery: trio.Nursery,
-                                         fake: FakeApplication) -> None:
+    async def test_cancel_queued_request(
+        self, nursery: trio.Nursery, fake: FakeApplication
+    ) -> None:
         """A queued request can be cancelled before it is ever dialled."""
         sim = await _start(nursery, fake, cps=1.0)
         sim.scripts.set(AGENT, AgentScript(busy=True))
@@ -237,8 +264,8 @@ class TestLeadCalls:
 
     def _hold_xml(self, fake: FakeApplication, room: str = "lead-room") -> str:
         return f"""<Response><Conference startConferenceOnEnter="false"
-            endConferenceOnExit="true" waitSound="{fake.url('/hold')}"
-            callbackUrl="{fake.url('/lead-conf')}" action="{fake.url('/lead-conf-done')}"
+            endConferenceOnExit="true" waitSound="{fake.url("/hold")}"
+            callbackUrl="{fake.url("/lead-conf")}" action="{fake.url("/lead-conf-done")}"
             >{room}</Conference></Response>"""
 
     async def test_hold_then_agent_joins_and_recording_delivered(
@@ -247,9 +274,12 @@ class TestLeadCalls:
         """The lead hears waitSound until an agent leg joins; the recording arrives at the end."""
         fake.reply("/answer", self._hold_xml(fake))
         fake.reply("/hold", '<Response><Wait length="1"/></Response>')
-        fake.reply("/agent", f"""<Response><Conference startConferenceOnEnter="true"
-            endConferenceOnExit="true" record="true" callbackUrl="{fake.url('/agent-conf')}"
-            >lead-room</Conference></Response>""")
+        fake.reply(
+            "/agent",
+            f"""<Response><Conference startConferenceOnEnter="true"
+            endConferenceOnExit="true" record="true" callbackUrl="{fake.url("/agent-conf")}"
+            >lead-room</Conference></Response>""",
+        )
         lead_uuid = sim.place_inbound(LEAD, DID, LeadScript())
         with trio.fail_after(DEADLINE_S):
             await fake.wait_requests("/hold")
@@ -278,14 +308,15 @@ class TestLeadCalls:
         assert done.form["RecordingID"] == record[0].form["RecordingID"]
         # the agent's end_on_exit ended the room; the lead was hung up
         assert (lead_hangup.form["HangupCauseCode"], lead_hangup.form["HangupSource"]) == (
-            "4000", "Plivo",
+            "4000",
+            "Plivo",
         )
         _assert_signed(fake)
 
     async def test_lead_hangs_up_on_hold(self, sim: Simulator, fake: FakeApplication) -> None:
         """A lead who hangs up while waiting leaves the room: exit callback, then hangup."""
         fake.reply("/answer", self._hold_xml(fake))
-        fake.reply("/hold", '<Response><Play>https://x/music.mp3</Play></Response>')
+        fake.reply("/hold", "<Response><Play>https://x/music.mp3</Play></Response>")
         sim.place_inbound(LEAD, DID, LeadScript(hangup_after_s=3))
         (hangup,) = await _idle(sim, fake, path="/hangup")
         actions = [r.form["ConferenceAction"] for r in fake.to("/lead-conf")]
@@ -294,14 +325,18 @@ class TestLeadCalls:
         assert (hangup.form["HangupSource"], hangup.form["CallStatus"]) == ("Caller", "completed")
         assert len(sim.rooms) == 0
 
-    async def test_transfer_to_voicemail_record(self, sim: Simulator,
-                                                fake: FakeApplication) -> None:
+    async def test_transfer_to_voicemail_record(
+        self, sim: Simulator, fake: FakeApplication
+    ) -> None:
         """Transferred to Speak + Record, the lead leaves 3 s: Record action has RecordUrl."""
         fake.reply("/answer", self._hold_xml(fake))
-        fake.reply("/voicemail", f"""<Response><Speak>Please leave a message.</Speak>
-            <Record action="{fake.url('/vm-done')}" redirect="false" timeout="2"
-              maxLength="120" callbackUrl="{fake.url('/vm-ready')}"/>
-            <Speak>Thank you.</Speak><Hangup/></Response>""")
+        fake.reply(
+            "/voicemail",
+            f"""<Response><Speak>Please leave a message.</Speak>
+            <Record action="{fake.url("/vm-done")}" redirect="false" timeout="2"
+              maxLength="120" callbackUrl="{fake.url("/vm-ready")}"/>
+            <Speak>Thank you.</Speak><Hangup/></Response>""",
+        )
         lead_uuid = sim.place_inbound(LEAD, DID, LeadScript(message_s=3))
         with trio.fail_after(DEADLINE_S):
             await fake.wait_requests("/lead-conf")
@@ -318,14 +353,18 @@ class TestLeadCalls:
         assert ready.form["RecordingID"] == done.form["RecordingID"]
         assert [r.form["ConferenceAction"] for r in fake.to("/lead-conf")] == ["enter", "exit"]
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupSource"]) == (
-            "4000", "Answer XML",
+            "4000",
+            "Answer XML",
         )
         assert sim.log.events(EventKind.CALL_TRANSFERRED)[0].call_uuid == lead_uuid
 
     async def test_hang_up_after_message(self, sim: Simulator, fake: FakeApplication) -> None:
         """A lead who hangs up after speaking: the Record action arrives, then the hangup."""
-        fake.reply("/answer", f"""<Response><Record action="{fake.url('/vm-done')}"
-            timeout="10"/><Speak>unreached</Speak></Response>""")
+        fake.reply(
+            "/answer",
+            f"""<Response><Record action="{fake.url("/vm-done")}"
+            timeout="10"/><Speak>unreached</Speak></Response>""",
+        )
         sim.place_inbound(LEAD, DID, LeadScript(message_s=2, hangup_after_message=True))
         (hangup,) = await _idle(sim, fake, path="/hangup")
         (done,) = fake.to("/vm-done")
@@ -336,11 +375,12 @@ class TestLeadCalls:
 
     async def test_end_of_document(self, sim: Simulator, fake: FakeApplication) -> None:
         """Running out of elements ends the call with 4010 End Of XML Instructions."""
-        fake.reply("/answer", "<Response><Speak>Hello</Speak><Wait length=\"1\"/></Response>")
+        fake.reply("/answer", '<Response><Speak>Hello</Speak><Wait length="1"/></Response>')
         sim.place_inbound(LEAD, DID, LeadScript())
         (hangup,) = await _idle(sim, fake, path="/hangup")
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupCauseName"]) == (
-            "4010", "End Of XML Instructions",
+            "4010",
+            "End Of XML Instructions",
         )
         assert hangup.form["HangupSource"] == "Plivo"
         assert hangup.form["Direction"] == "inbound"
@@ -350,9 +390,12 @@ class TestLeadCalls:
         sim.scripts.set(AGENT, AgentScript(busy=True))
         sim.scripts.set(AGENT2, AgentScript(answer_after_s=1, talk_s=2))
         fake.reply("/answer", f"<Response><Redirect>{fake.url('/forward')}</Redirect></Response>")
-        fake.reply("/forward", f"""<Response><Dial action="{fake.url('/dial-done')}"
+        fake.reply(
+            "/forward",
+            f"""<Response><Dial action="{fake.url("/dial-done")}"
             timeout="10"><Number>{AGENT}</Number><Number>{AGENT2}</Number></Dial>
-            </Response>""")
+            </Response>""",
+        )
         fake.reply("/dial-done", "<Response><Hangup/></Response>")
         sim.place_inbound(LEAD, DID, LeadScript())
         await _idle(sim, fake, path="/hangup")
@@ -394,14 +437,18 @@ class TestWebhookFailures:
         sim.make_call(sim.main_account, _call(fake))
         (hangup,) = await _idle(sim, fake)
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupCauseName"]) == (
-            "8011", "Invalid Answer XML",
+            "8011",
+            "Invalid Answer XML",
         )
 
     async def test_bad_action_xml(self, sim: Simulator, fake: FakeApplication) -> None:
         """An action answered with invalid XML (redirect=true) ends the call with 8012."""
         sim.scripts.set(AGENT, AgentScript(answer_after_s=0.5, press="1", press_after_s=0.5))
-        fake.reply("/agent", f"""<Response><GetDigits action="{fake.url('/digits')}"
-            numDigits="1"/></Response>""")
+        fake.reply(
+            "/agent",
+            f"""<Response><GetDigits action="{fake.url("/digits")}"
+            numDigits="1"/></Response>""",
+        )
         fake.reply("/digits", "")
         sim.make_call(sim.main_account, _call(fake))
         (hangup,) = await _idle(sim, fake)

@@ -62,13 +62,23 @@ class TestScripts:
         """Unknown keys, bad types, negative times and conflicting outcomes are all listed."""
         with pytest.raises(ScriptError) as info:
             agent_script_from_dict(
-                {"busy": True, "fail": True, "answer_after_s": -1, "press": "x", "colour": 1,
-                 "no_answer": "yes"}
+                {
+                    "busy": True,
+                    "fail": True,
+                    "answer_after_s": -1,
+                    "press": "x",
+                    "colour": 1,
+                    "no_answer": "yes",
+                }
             )
         text = "; ".join(info.value.problems)
-        for fragment in ("colour: unknown key", "answer_after_s: must be >= 0",
-                         "press: must be keys", "no_answer: must be true or false",
-                         "at most one of busy, fail"):
+        for fragment in (
+            "colour: unknown key",
+            "answer_after_s: must be >= 0",
+            "press: must be keys",
+            "no_answer: must be true or false",
+            "at most one of busy, fail",
+        ):
             assert fragment in text
 
     def test_lead_from_dict(self) -> None:
@@ -95,27 +105,45 @@ class TestSigning:
     def test_post_roundtrip(self) -> None:
         """A signed POST validates with the form dict; a tampered form does not."""
         form = {"CallUUID": "c-1", "From": "+14155550100", "Digits": "1", "Name": "café"}
-        signed = build_webhook("POST", "https://app.example.com/plivo/answer/?leg=a", form,
-                               auth_token=TOKEN, nonce="12345")
+        signed = build_webhook(
+            "POST",
+            "https://app.example.com/plivo/answer/?leg=a",
+            form,
+            auth_token=TOKEN,
+            nonce="12345",
+        )
         sig = signed.headers["X-Plivo-Signature-V3"]
         assert signed.headers["X-Plivo-Signature-V3-Nonce"] == "12345"
         assert validate_v3_signature("POST", signed.url, "12345", TOKEN, sig, dict(form))
-        assert not validate_v3_signature("POST", signed.url, "12345", TOKEN, sig,
-                                         dict(form, Digits="9"))
+        assert not validate_v3_signature(
+            "POST", signed.url, "12345", TOKEN, sig, dict(form, Digits="9")
+        )
 
     def test_get_moves_params_into_query(self) -> None:
         """With GET the params go into the query string, which is what gets signed."""
-        signed = build_webhook("GET", "https://app.example.com/a?x=1#rc=0", {"From": "+1415"},
-                               auth_token=TOKEN, nonce="n1")
+        signed = build_webhook(
+            "GET",
+            "https://app.example.com/a?x=1#rc=0",
+            {"From": "+1415"},
+            auth_token=TOKEN,
+            nonce="n1",
+        )
         assert signed.form == {}
         assert signed.url == "https://app.example.com/a?x=1&From=%2B1415"
-        assert validate_v3_signature("GET", signed.url, "n1", TOKEN,
-                                     signed.headers["X-Plivo-Signature-V3"], None)
+        assert validate_v3_signature(
+            "GET", signed.url, "n1", TOKEN, signed.headers["X-Plivo-Signature-V3"], None
+        )
 
     def test_ma_signature_uses_main_token(self) -> None:
         """X-Plivo-Signature-Ma-V3 is signed with the main account's token."""
-        signed = build_webhook("POST", "http://h:8080/p", {"a": "b"}, auth_token=TOKEN,
-                               main_auth_token="main-token", nonce="n")
+        signed = build_webhook(
+            "POST",
+            "http://h:8080/p",
+            {"a": "b"},
+            auth_token=TOKEN,
+            main_auth_token="main-token",
+            nonce="n",
+        )
         assert signed.headers["X-Plivo-Signature-Ma-V3"] == sign_v3(
             "POST", "http://h:8080/p", {"a": "b"}, "main-token", "n"
         )
@@ -150,13 +178,23 @@ class TestRestParams:
 
     def test_make_call_sdk_body(self) -> None:
         """The JSON the SDK sends parses; numbers lose '+'; ints stay ints."""
-        req = parse_make_call({
-            "from": "+14155550100", "to": "+14155550111", "answer_url": "https://a/answer",
-            "answer_method": "POST", "ring_timeout": 30, "time_limit": 600,
-            "machine_detection_time": 5000, "error_if_parent_not_found": False,
-        })
+        req = parse_make_call(
+            {
+                "from": "+14155550100",
+                "to": "+14155550111",
+                "answer_url": "https://a/answer",
+                "answer_method": "POST",
+                "ring_timeout": 30,
+                "time_limit": 600,
+                "machine_detection_time": 5000,
+                "error_if_parent_not_found": False,
+            }
+        )
         assert (req.from_number, req.to, req.ring_timeout_s, req.time_limit_s) == (
-            "14155550100", ("14155550111",), 30, 600,
+            "14155550100",
+            ("14155550111",),
+            30,
+            600,
         )
         assert req.hangup_url == "https://a/answer"  # older docs: defaults to answer_url
 
@@ -174,10 +212,14 @@ class TestRestParams:
             ({"from": "1", "to": "2"}, "answer_url is required"),
             ({"from": "1", "to": "2", "answer_url": "ftp://a"}, "must be an http"),
             ({"from": "1", "to": "1", "answer_url": "http://a/x"}, "cannot overlap"),
-            ({"from": "1", "to": "2", "answer_url": "http://a/x", "ring_timeout": "x"},
-             "ring_timeout must be an integer"),
-            ({"from": "1", "to": "2", "answer_url": "http://a/x", "answer_method": "PUT"},
-             "answer_method must be GET or POST"),
+            (
+                {"from": "1", "to": "2", "answer_url": "http://a/x", "ring_timeout": "x"},
+                "ring_timeout must be an integer",
+            ),
+            (
+                {"from": "1", "to": "2", "answer_url": "http://a/x", "answer_method": "PUT"},
+                "answer_method must be GET or POST",
+            ),
         ],
     )
     def test_make_call_errors(self, body: dict[str, object], message: str) -> None:
@@ -217,16 +259,16 @@ class TestWebhookFields:
 
     def test_hangup_fields(self) -> None:
         """Duration counts from answer; times are Plivo-formatted; cause fields present."""
-        times = CallTimes(started=1_700_000_000.0, answered=1_700_000_002.0,
-                          ended=1_700_000_012.4)
+        times = CallTimes(started=1_700_000_000.0, answered=1_700_000_002.0, ended=1_700_000_012.4)
         params = hangup_params(self.IDENT, normal_hangup("Call recipient"), times)
         assert params["Duration"] == params["BillDuration"] == "11"
         assert params["HangupCauseCode"] == "4000"
         assert params["HangupSource"] == "Call recipient"
         assert params["CallStatus"] == "completed"
         assert params["StartTime"] == "2023-11-14 22:13:20"
-        unanswered = hangup_params(self.IDENT, NO_ANSWER, CallTimes(1_700_000_000.0,
-                                                                    ended=1_700_000_020.0))
+        unanswered = hangup_params(
+            self.IDENT, NO_ANSWER, CallTimes(1_700_000_000.0, ended=1_700_000_020.0)
+        )
         assert unanswered["Duration"] == "0"
         assert unanswered["AnswerTime"] == ""
 
@@ -261,12 +303,15 @@ class TestConfig:
 
     def test_scenario(self) -> None:
         """Agents, defaults and inbound calls parse."""
-        scenario = parse_scenario({
-            "default_agent": {"answer_after_s": 1},
-            "agents": {"4155550111": {"busy": True}},
-            "inbound": [{"from": "4155550199", "to": "8005550100", "at_s": 2,
-                         "lead": {"message_s": 3}}],
-        })
+        scenario = parse_scenario(
+            {
+                "default_agent": {"answer_after_s": 1},
+                "agents": {"4155550111": {"busy": True}},
+                "inbound": [
+                    {"from": "4155550199", "to": "8005550100", "at_s": 2, "lead": {"message_s": 3}}
+                ],
+            }
+        )
         assert scenario.agents["4155550111"].busy
         assert scenario.default_agent == AgentScript(answer_after_s=1.0)
         assert scenario.inbound == (
@@ -276,18 +321,27 @@ class TestConfig:
     def test_config_problems(self) -> None:
         """Bad values and unknown keys are all reported, each naming its key."""
         with pytest.raises(SimulatorConfigError) as info:
-            simulator_config_from_mapping({
-                "auth_id": "XX", "time_scale": 0, "answer_url": "nope", "colour": "red",
-                "agents": {"1": {"busy": "yes"}},
-            })
+            simulator_config_from_mapping(
+                {
+                    "auth_id": "XX",
+                    "time_scale": 0,
+                    "answer_url": "nope",
+                    "colour": "red",
+                    "agents": {"1": {"busy": "yes"}},
+                }
+            )
         fields = {p.field for p in info.value.problems}
         assert {"auth_id", "time_scale", "answer_url", "colour", "agents.1.busy"} <= fields
 
     def test_config_values(self) -> None:
         """Valid settings land in SimulatorConfig; scripts merge in."""
-        config = simulator_config_from_mapping({
-            "bind": "127.0.0.1:0", "time_scale": 0.05, "cps": 10,
-            "default_lead": {"hangup_after_s": 30},
-        })
+        config = simulator_config_from_mapping(
+            {
+                "bind": "127.0.0.1:0",
+                "time_scale": 0.05,
+                "cps": 10,
+                "default_lead": {"hangup_after_s": 30},
+            }
+        )
         assert (config.bind, config.time_scale, config.cps) == ("127.0.0.1:0", 0.05, 10.0)
         assert config.default_lead == LeadScript(hangup_after_s=30.0)

@@ -63,8 +63,13 @@ async def _fake(nursery: trio.Nursery) -> FakeApplication:
 @pytest.fixture(name="running")
 async def _running(nursery: trio.Nursery, fake: FakeApplication) -> RunningSimulator:
     config = SimulatorConfig(
-        bind="127.0.0.1:0", auth_token=TOKEN, answer_url=fake.url("/answer"),
-        hangup_url=fake.url("/hangup"), time_scale=0.01, cps=0, webhook_timeout_s=2.0,
+        bind="127.0.0.1:0",
+        auth_token=TOKEN,
+        answer_url=fake.url("/answer"),
+        hangup_url=fake.url("/hangup"),
+        time_scale=0.01,
+        cps=0,
+        webhook_timeout_s=2.0,
     )
     running: RunningSimulator = await nursery.start(start_simulator, config)
     return running
@@ -77,8 +82,15 @@ def _client(running: RunningSimulator) -> SimClient:
 
 def _create(client: SimClient, fake: FakeApplication, to: str = AGENT, **kw: Any) -> Any:
     return client.calls.create(
-        from_=DID, to_=to, answer_url=fake.url("/agent"), hangup_url=fake.url("/agent-hangup"),
-        ring_url=fake.url("/ring"), caller_name="Acme", ring_timeout=30, time_limit=600, **kw,
+        from_=DID,
+        to_=to,
+        answer_url=fake.url("/agent"),
+        hangup_url=fake.url("/agent-hangup"),
+        ring_url=fake.url("/ring"),
+        caller_name="Acme",
+        ring_timeout=30,
+        time_limit=600,
+        **kw,
     )
 
 
@@ -111,7 +123,8 @@ class TestRestWithSdk:
         assert await sdk(lambda: client.calls.cancel(response.request_uuid)) is None
         (hangup,) = await _wait(fake, "/agent-hangup")
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupSource"]) == (
-            "1000", "API Request",
+            "1000",
+            "API Request",
         )
         await _idle(running.simulator)
 
@@ -131,7 +144,8 @@ class TestRestWithSdk:
         assert await sdk(lambda: client.calls.delete(call_uuid)) is None
         (hangup,) = await _wait(fake, "/agent-hangup")
         assert (hangup.form["HangupCauseCode"], hangup.form["HangupSource"]) == (
-            "4000", "API Request",
+            "4000",
+            "API Request",
         )
         with pytest.raises(exceptions.ResourceNotFoundError):
             await sdk(lambda: client.calls.delete(call_uuid))
@@ -143,16 +157,16 @@ class TestRestWithSdk:
         """calls.transfer runs the aleg_url XML; calls.record returns url/recording_id."""
         running.simulator.scripts.set(AGENT, AgentScript(answer_after_s=0.5))
         fake.reply("/agent", '<Response><Wait length="600"/></Response>')
-        fake.reply("/xfer", '<Response><Speak>Moved.</Speak><Hangup/></Response>')
+        fake.reply("/xfer", "<Response><Speak>Moved.</Speak><Hangup/></Response>")
         await sdk(lambda: _create(client, fake))
         (answer,) = await _wait(fake, "/agent")
         call_uuid = answer.form["CallUUID"]
-        record = await sdk(lambda: client.calls.record(call_uuid,
-                                                       callback_url=fake.url("/rec")))
+        record = await sdk(lambda: client.calls.record(call_uuid, callback_url=fake.url("/rec")))
         assert record.recording_id
         assert record.url.endswith(".mp3")
-        moved = await sdk(lambda: client.calls.transfer(call_uuid, legs="aleg",
-                                                        aleg_url=fake.url("/xfer")))
+        moved = await sdk(
+            lambda: client.calls.transfer(call_uuid, legs="aleg", aleg_url=fake.url("/xfer"))
+        )
         assert moved.message == "call transferred"
         (xfer,) = await _wait(fake, "/xfer")
         assert xfer.form["CallUUID"] == call_uuid
@@ -160,7 +174,8 @@ class TestRestWithSdk:
         assert hangup.form["HangupSource"] == "Answer XML"
         (rec,) = await _wait(fake, "/rec")
         assert (rec.form["recording_id"], rec.form["call_uuid"]) == (
-            record.recording_id, call_uuid,
+            record.recording_id,
+            call_uuid,
         )
         await _idle(running.simulator)
 
@@ -187,18 +202,23 @@ class TestRestWithSdk:
         with pytest.raises(exceptions.ResourceNotFoundError):
             await sdk(lambda: client.calls.cancel("no-such-request"))
         with pytest.raises(exceptions.ResourceNotFoundError):
-            await sdk(lambda: client.calls.transfer("no-such-call", legs="aleg",
-                                                    aleg_url=fake.url("/x")))
+            await sdk(
+                lambda: client.calls.transfer("no-such-call", legs="aleg", aleg_url=fake.url("/x"))
+            )
         with pytest.raises(exceptions.ResourceNotFoundError):
             await sdk(lambda: client.live_calls.get("no-such-call"))
-        errors = [e for e in running.simulator.log.events(EventKind.API_REQUEST)
-                  if e.data["status"] in (401, 404)]
+        errors = [
+            e
+            for e in running.simulator.log.events(EventKind.API_REQUEST)
+            if e.data["status"] in (401, 404)
+        ]
         assert len(errors) == 4
 
     async def test_rate_limit(self, nursery: trio.Nursery, fake: FakeApplication) -> None:
         """With a REST rate limit, requests beyond it get 429 (a generic PlivoRestError)."""
-        config = SimulatorConfig(bind="127.0.0.1:0", auth_token=TOKEN, time_scale=0.01,
-                                 rate_limit_per_5s=1)
+        config = SimulatorConfig(
+            bind="127.0.0.1:0", auth_token=TOKEN, time_scale=0.01, rate_limit_per_5s=1
+        )
         running: RunningSimulator = await nursery.start(start_simulator, config)
         client = SimClient(auth_id=DEFAULT_AUTH_ID, auth_token=TOKEN, sim_base=running.url)
         await sdk(lambda: client.live_calls.list_ids())
@@ -213,18 +233,22 @@ class TestSignedWebhooks:
         self, running: RunningSimulator, client: SimClient, fake: FakeApplication
     ) -> None:
         """ring, answer, action and hangup requests are form-encoded and correctly signed."""
-        running.simulator.scripts.set(AGENT, AgentScript(answer_after_s=0.5, press="1",
-                                                         press_after_s=0.5))
-        fake.reply("/agent", f'<Response><GetDigits action="{fake.url("/digits?leg=7")}" '
-                             'numDigits="1"/></Response>')
+        running.simulator.scripts.set(
+            AGENT, AgentScript(answer_after_s=0.5, press="1", press_after_s=0.5)
+        )
+        fake.reply(
+            "/agent",
+            f'<Response><GetDigits action="{fake.url("/digits?leg=7")}" numDigits="1"/></Response>',
+        )
         await sdk(lambda: _create(client, fake))
         await _wait(fake, "/agent-hangup")
         paths = [r.path for r in fake.requests]
         assert paths == ["/ring", "/agent", "/digits", "/agent-hangup"]
         assert all(r.method == "POST" and r.form for r in fake.requests)
         assert all(r.signature_valid and r.ma_signature_valid for r in fake.requests)
-        assert all(r.headers["Content-Type"] == "application/x-www-form-urlencoded"
-                   for r in fake.requests)
+        assert all(
+            r.headers["Content-Type"] == "application/x-www-form-urlencoded" for r in fake.requests
+        )
         assert fake.to("/digits")[0].url.endswith("/digits?leg=7")
         await _idle(running.simulator)
 
@@ -234,10 +258,16 @@ class TestSignedWebhooks:
         """With *_method=GET the fields travel in the query string and still validate."""
         running.simulator.scripts.set(AGENT, AgentScript(answer_after_s=0.5))
         fake.reply("/agent", "<Response><Hangup/></Response>")
-        await sdk(lambda: client.calls.create(
-            from_=DID, to_=AGENT, answer_url=fake.url("/agent?x=1"), answer_method="GET",
-            hangup_url=fake.url("/agent-hangup"), hangup_method="GET",
-        ))
+        await sdk(
+            lambda: client.calls.create(
+                from_=DID,
+                to_=AGENT,
+                answer_url=fake.url("/agent?x=1"),
+                answer_method="GET",
+                hangup_url=fake.url("/agent-hangup"),
+                hangup_method="GET",
+            )
+        )
         (hangup,) = await _wait(fake, "/agent-hangup")
         (answer,) = fake.to("/agent")
         assert answer.method == "GET"
@@ -252,7 +282,12 @@ class TestSignedWebhooks:
     async def test_tampered_request_fails_validation(self, fake: FakeApplication) -> None:
         """Sanity check of the receiver: a forged signature does not validate."""
         async with httpx.AsyncClient() as http:
-            await http.post(fake.url("/forged"), data={"CallUUID": "x"}, headers={
-                "X-Plivo-Signature-V3": "forged", "X-Plivo-Signature-V3-Nonce": "1",
-            })
+            await http.post(
+                fake.url("/forged"),
+                data={"CallUUID": "x"},
+                headers={
+                    "X-Plivo-Signature-V3": "forged",
+                    "X-Plivo-Signature-V3-Nonce": "1",
+                },
+            )
         assert fake.to("/forged")[0].signature_valid is False

@@ -73,10 +73,19 @@ class TestDocumentedShapes:
         """Conference attributes map to typed fields; the text is the room."""
         (conf,) = parse_xml(HOLD_ROOM)
         assert conf == Conference(
-            room="queue-42", enter_sound="beep:1", start_on_enter=False, end_on_exit=True,
-            stay_alone=False, wait_sound=f"{BASE}/hold-music.xml", max_members=2, record=True,
-            record_file_format="mp3", action=f"{BASE}/conf/exit", method="POST",
-            callback_url=f"{BASE}/conf/events", callback_method="POST",
+            room="queue-42",
+            enter_sound="beep:1",
+            start_on_enter=False,
+            end_on_exit=True,
+            stay_alone=False,
+            wait_sound=f"{BASE}/hold-music.xml",
+            max_members=2,
+            record=True,
+            record_file_format="mp3",
+            action=f"{BASE}/conf/exit",
+            method="POST",
+            callback_url=f"{BASE}/conf/events",
+            callback_method="POST",
         )
 
     def test_voicemail_record(self) -> None:
@@ -86,7 +95,10 @@ class TestDocumentedShapes:
         record = steps[1]
         assert isinstance(record, Record)
         assert (record.action, record.redirect, record.timeout, record.max_length) == (
-            f"{BASE}/voicemail/done", False, 10.0, 120.0,
+            f"{BASE}/voicemail/done",
+            False,
+            10.0,
+            120.0,
         )
         assert record.callback_url == f"{BASE}/voicemail/ready"
         assert record.play_beep is True
@@ -122,16 +134,26 @@ class TestDocumentedShapes:
         (gi,) = parse_xml(xml)
         assert isinstance(gi, GetInput)
         assert (gi.input_type, gi.execution_timeout, gi.digit_end_timeout, gi.num_digits) == (
-            "dtmf", 10.0, 3.0, 1,
+            "dtmf",
+            10.0,
+            3.0,
+            1,
         )
         assert gi.prompts == (Speak("Press"),)
 
     def test_sdk_generated_documents(self) -> None:
         """Documents built with plivo.plivoxml parse (the adapter generates XML this way)."""
         r = plivoxml.ResponseElement()
-        gd = plivoxml.GetDigitsElement(action=f"{BASE}/w", method="POST", num_digits=1,
-                                       timeout=8, valid_digits="1", finish_on_key="",
-                                       redirect=True, retries=1)
+        gd = plivoxml.GetDigitsElement(
+            action=f"{BASE}/w",
+            method="POST",
+            num_digits=1,
+            timeout=8,
+            valid_digits="1",
+            finish_on_key="",
+            redirect=True,
+            retries=1,
+        )
         gd.add_speak("Press 1.")
         r.add(gd)
         r.add_play(f"{BASE}/tone.mp3", loop=2)
@@ -159,11 +181,17 @@ class TestDefaults:
         assert gd.redirect
         assert rec == Record()
         assert (rec.timeout, rec.max_length, rec.play_beep, rec.file_format) == (
-            15.0, 60.0, True, "mp3",
+            15.0,
+            60.0,
+            True,
+            "mp3",
         )
         assert conf == Conference(room="r")
         assert (conf.start_on_enter, conf.end_on_exit, conf.stay_alone, conf.max_members) == (
-            True, False, True, 20,
+            True,
+            False,
+            True,
+            20,
         )
         assert isinstance(dial, Dial)
         assert dial.timeout == 30.0
@@ -179,17 +207,20 @@ class TestDefaults:
     def test_misc_elements(self) -> None:
         """DTMF, PreAnswer and Hangup schedule parse."""
         xml = (
-            '<Response><PreAnswer><Speak>hi</Speak></PreAnswer><DTMF>12w3</DTMF>'
+            "<Response><PreAnswer><Speak>hi</Speak></PreAnswer><DTMF>12w3</DTMF>"
             '<Hangup schedule="30"/></Response>'
         )
         assert parse_xml(xml) == (
-            PreAnswer((Speak("hi"),)), DTMF("12w3"), Hangup(schedule=30.0),
+            PreAnswer((Speak("hi"),)),
+            DTMF("12w3"),
+            Hangup(schedule=30.0),
         )
 
     def test_ssml_speak_text(self) -> None:
         """Speak with SSML children says their text."""
-        (speak,) = parse_xml('<Response><Speak voice="Polly.Joanna">Hi <break/>there'
-                             "</Speak></Response>")
+        (speak,) = parse_xml(
+            '<Response><Speak voice="Polly.Joanna">Hi <break/>there</Speak></Response>'
+        )
         assert speak == Speak("Hi there", voice="Polly.Joanna")
 
 
@@ -205,10 +236,14 @@ class TestMalformed:
             ("<html><body>Oops</body></html>", "root element must be <Response>"),
             ("<Response><Speak>unclosed</Response>", "not XML"),
             ("<Response><Sing>la</Sing></Response>", "<Sing> is not an element"),
-            ("<Response><GetDigits><Record/></GetDigits></Response>",
-             "<Record> is not nestable in <GetDigits>"),
-            ("<Response><Dial><Speak>x</Speak></Dial></Response>",
-             "<Speak> is not nestable in <Dial>"),
+            (
+                "<Response><GetDigits><Record/></GetDigits></Response>",
+                "<Record> is not nestable in <GetDigits>",
+            ),
+            (
+                "<Response><Dial><Speak>x</Speak></Dial></Response>",
+                "<Speak> is not nestable in <Dial>",
+            ),
             ("<Response><Dial/></Response>", "needs at least one <Number>"),
             ("<Response><Conference/></Response>", "needs the room name"),
             ("<Response><Play/></Response>", "needs a URL"),
@@ -216,11 +251,15 @@ class TestMalformed:
             ('<Response><GetDigits numDigits="0"/></Response>', "numDigits: must be >= 1"),
             ('<Response><Record redirect="yes"/></Response>', "redirect: must be true or false"),
             ('<Response><Record fileFormat="ogg"/></Response>', "fileFormat"),
-            ('<Response><Redirect method="PUT">https://x</Redirect></Response>',
-             "method: must be GET or POST"),
+            (
+                '<Response><Redirect method="PUT">https://x</Redirect></Response>',
+                "method: must be GET or POST",
+            ),
             ('<Response><Hangup reason="tired"/></Response>', "reason"),
-            ('<Response><Dial confirmKey="1"><Number>1</Number></Dial></Response>',
-             "confirmKey: needs confirmSound"),
+            (
+                '<Response><Dial confirmKey="1"><Number>1</Number></Dial></Response>',
+                "confirmKey: needs confirmSound",
+            ),
             ('<Response><GetInput inputType="telepathy"/></Response>', "inputType"),
         ],
     )

@@ -67,16 +67,34 @@ class TestListCalls:
         store = await seeded(running)
         calls = {c.tracking_guid: c for c in (await store.list_calls(CallQuery())).calls}
         assert calls[C1] == CallSummary(
-            tracking_guid=C1, campaign="acme", lead_phone=LEAD_A, dialled_number="8005550100",
-            referral_id=0, plantype="Purchase", state=CallState.FINISHED, started_at=T0,
-            finished_at=T0 + 60, outcome=OutcomeKind.CONNECTED, agent1_id=ANN,
-            agent_name="Ann Smith", message_link=RECORDING, legs=2, tiers=1,
+            tracking_guid=C1,
+            campaign="acme",
+            lead_phone=LEAD_A,
+            dialled_number="8005550100",
+            referral_id=0,
+            plantype="Purchase",
+            state=CallState.FINISHED,
+            started_at=T0,
+            finished_at=T0 + 60,
+            outcome=OutcomeKind.CONNECTED,
+            agent1_id=ANN,
+            agent_name="Ann Smith",
+            message_link=RECORDING,
+            legs=2,
+            tiers=1,
         )
         assert (calls[C2].legs, calls[C2].tiers, calls[C2].agent1_id, calls[C2].agent_name) == (
-            2, 2, 0, "")
+            2,
+            2,
+            0,
+            "",
+        )
         assert (calls[C3].legs, calls[C3].agent1_id, calls[C3].agent_name) == (0, 999999, "")
         assert (calls[C5].state, calls[C5].outcome, calls[C5].finished_at) == (
-            CallState.DIALLING, None, None)
+            CallState.DIALLING,
+            None,
+            None,
+        )
 
     async def test_each_filter(self, running: SqlStore) -> None:
         store = await seeded(running)
@@ -87,7 +105,9 @@ class TestListCalls:
         assert await guids(store, campaigns=("beta", "nope")) == [C4, C3]
         assert await guids(store, outcomes=(OutcomeKind.HUNG_UP,)) == [C6, C3]
         assert await guids(store, outcomes=(OutcomeKind.CONNECTED, OutcomeKind.VOICEMAIL)) == [
-            C2, C1]
+            C2,
+            C1,
+        ]
         assert await guids(store, outcomes=(OutcomeKind.REDIRECTED,)) == [C4]
         assert await guids(store, phone=LEAD_A) == [C3, C1]
         assert await guids(store, agent_id=ANN) == [C2, C1]
@@ -97,8 +117,9 @@ class TestListCalls:
     async def test_filters_combine(self, running: SqlStore) -> None:
         """All filters must hold at once."""
         store = await seeded(running)
-        assert await guids(store, agent_id=BOB, campaigns=("acme",),
-                           outcomes=(OutcomeKind.HUNG_UP,), since=T0 + 1) == [C6]
+        assert await guids(
+            store, agent_id=BOB, campaigns=("acme",), outcomes=(OutcomeKind.HUNG_UP,), since=T0 + 1
+        ) == [C6]
         assert await guids(store, phone=LEAD_A, campaigns=("acme",)) == [C1]
 
 
@@ -135,8 +156,9 @@ class TestPaging:
         store = await seeded(running)
         first = await store.list_calls(CallQuery(limit=3))
         assert [c.tracking_guid for c in first.calls] == [C5, C6, C4]
-        await store.record(started(guid(90), "acme", LEAD_A, T0 + 500),
-                           started(guid(91), "beta", LEAD_B, T0 + 600))
+        await store.record(
+            started(guid(90), "acme", LEAD_A, T0 + 500), started(guid(91), "beta", LEAD_B, T0 + 600)
+        )
         await store.flush()
         rest = await store.list_calls(CallQuery(limit=3, after=(T0 + 300, C4)))
         assert [c.tracking_guid for c in rest.calls] == [C3, C2, C1]
@@ -160,13 +182,22 @@ class TestCallRecord:
         assert record is not None
         assert record.call.tracking_guid == C1
         assert [(leg.agent_id, leg.result) for leg in record.call.legs] == [
-            (ANN, LegResult.ACCEPTED), (BOB, LegResult.CANCELLED)]
+            (ANN, LegResult.ACCEPTED),
+            (BOB, LegResult.CANCELLED),
+        ]
         assert dict(record.agent_names) == {ANN: "Ann Smith", BOB: "Bob Jones"}
         assert [e.event for e in record.call.events] == [
-            "call.started", "call.connected", "call.note"]
+            "call.started",
+            "call.connected",
+            "call.note",
+        ]
         assert record.outbox is not None
-        assert dict(record.outbox.fields) == {"ReferralID": "0", "TrackingGUID": C1,
-                                              "Agent1ID": str(ANN), "MessageLink": RECORDING}
+        assert dict(record.outbox.fields) == {
+            "ReferralID": "0",
+            "TrackingGUID": C1,
+            "Agent1ID": str(ANN),
+            "MessageLink": RECORDING,
+        }
         assert (record.outbox.attempts, record.outbox.delivered_at) == (0, None)
 
     async def test_live_call_has_no_outbox_row(self, running: SqlStore) -> None:
@@ -191,7 +222,11 @@ class TestListAgents:
         assert rows == [(CID, 1, 0), (BOB, 3, 0), (ANN, 2, 1)]
         bob = page.agents[1].agent
         assert (bob.first_seen, bob.last_seen, bob.name, bob.phone) == (
-            T0 + 1, T0 + 401, "Bob Jones", "8885552222")
+            T0 + 1,
+            T0 + 401,
+            "Bob Jones",
+            "8885552222",
+        )
 
     async def test_filters_and_paging(self, running: SqlStore) -> None:
         store = await seeded(running)

@@ -26,18 +26,34 @@ from tests.support.stores import (  # noqa: F401  (fixtures: backend, store, run
 
 POOL = ("8005550200", "8005550201")
 CAMPAIGN = Campaign(
-    "acme", ("8005550100",), "Purchase", "http://customer.test/initial",
-    "http://customer.test/outcome", tracking_numbers=POOL, referral_ttl_s=600.0,
+    "acme",
+    ("8005550100",),
+    "Purchase",
+    "http://customer.test/initial",
+    "http://customer.test/outcome",
+    tracking_numbers=POOL,
+    referral_ttl_s=600.0,
     api_key="k" * 24,
 )
 
 
-def referral(referral_id: int, number: str = POOL[0], at: float = 1000.0,
-             ttl_s: float = 600.0, **details: Any) -> Referral:
-    values = {"first_name": "Ann", "last_name": "Lee", "full_name": "Ann Lee",
-              "city": "Irvine", "state": "CA", "zip": "92618", **details}
-    return Referral(referral_id, "acme", number, LeadDetails(referral_id, **values), at,
-                    at + ttl_s)
+def referral(
+    referral_id: int,
+    number: str = POOL[0],
+    at: float = 1000.0,
+    ttl_s: float = 600.0,
+    **details: Any,
+) -> Referral:
+    values = {
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "full_name": "Ann Lee",
+        "city": "Irvine",
+        "state": "CA",
+        "zip": "92618",
+        **details,
+    }
+    return Referral(referral_id, "acme", number, LeadDetails(referral_id, **values), at, at + ttl_s)
 
 
 class TestWrite:
@@ -52,8 +68,9 @@ class TestWrite:
         assert await running.get_referral(18) is None
         assert (await running.row_counts())["referrals"] == 1
 
-    async def test_in_one_batch_with_call_records(self, store: SqlStore,
-                                                  nursery: trio.Nursery) -> None:
+    async def test_in_one_batch_with_call_records(
+        self, store: SqlStore, nursery: trio.Nursery
+    ) -> None:
         """Referral and call records queued together commit in one transaction."""
         await store.record(started("g1"), ReferralAssigned(referral(1)), started("g2"))
         await nursery.start(store.run)
@@ -75,11 +92,21 @@ class TestWrite:
     def test_batch_plan_row(self) -> None:
         """The pure planning step turns the record into one row of the table."""
         plan = plan_batch([ReferralAssigned(referral(3, POOL[1], at=10.0))])
-        assert plan.referrals == [{
-            "referral_id": 3, "campaign": "acme", "tracking_number": POOL[1],
-            "first_name": "Ann", "last_name": "Lee", "full_name": "Ann Lee", "city": "Irvine",
-            "state": "CA", "zip": "92618", "assigned_at": 10.0, "expires_at": 610.0,
-        }]
+        assert plan.referrals == [
+            {
+                "referral_id": 3,
+                "campaign": "acme",
+                "tracking_number": POOL[1],
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "full_name": "Ann Lee",
+                "city": "Irvine",
+                "state": "CA",
+                "zip": "92618",
+                "assigned_at": 10.0,
+                "expires_at": 610.0,
+            }
+        ]
 
 
 class TestLoad:
@@ -133,8 +160,7 @@ class TestRestart:
             stored = await second_run.load_referrals(now + 1.0)
         finally:
             second_run.close()
-        again = ReferralBook([CAMPAIGN], live=stored.live,
-                             last_referral_id=stored.last_referral_id)
+        again = ReferralBook([CAMPAIGN], live=stored.live, last_referral_id=stored.last_referral_id)
         details = again.attribute(live.tracking_number, now + 1.0)
         assert details == LeadDetails(2, "Ann", zip="92618")
         assert again.attribute(expired.tracking_number, now + 1.0) is None

@@ -225,29 +225,37 @@ class TestRoundTrip:
         counts = await running.row_counts()
         assert counts["outbox"] == 4
 
-    async def test_outbox_attempts_are_noted_on_pending_rows_only(
-        self, running: SqlStore
-    ) -> None:
+    async def test_outbox_attempts_are_noted_on_pending_rows_only(self, running: SqlStore) -> None:
         """A failed attempt sets attempts/next_attempt_at/last_error; a delivered row keeps
         its delivery even if an older attempt record comes in the same batch."""
         await running.record(started("g-a"), started("g-b"), finished("g-a"), finished("g-b"))
         await running.record(
-            OutboxAttempted("g-a", at=1200.0, attempts=2, next_attempt_at=1204.0,
-                            last_error="HTTP 500"),
-            OutboxAttempted("g-b", at=1200.0, attempts=1, next_attempt_at=1202.0,
-                            last_error="HTTP 502"),
+            OutboxAttempted(
+                "g-a", at=1200.0, attempts=2, next_attempt_at=1204.0, last_error="HTTP 500"
+            ),
+            OutboxAttempted(
+                "g-b", at=1200.0, attempts=1, next_attempt_at=1202.0, last_error="HTTP 502"
+            ),
             OutboxDelivered("g-b", at=1203.0, attempts=2),
         )
         await running.flush()
         (pending,) = await running.outbox_pending(10)
-        assert (pending.tracking_guid, pending.attempts, pending.next_attempt_at,
-                pending.last_error) == ("g-a", 2, 1204.0, "HTTP 500")
+        assert (
+            pending.tracking_guid,
+            pending.attempts,
+            pending.next_attempt_at,
+            pending.last_error,
+        ) == ("g-a", 2, 1204.0, "HTTP 500")
 
     async def test_unfinished_calls_are_the_ones_a_crash_left(self, running: SqlStore) -> None:
         """unfinished_calls: every call without a finish, oldest first, with its legs."""
-        await running.record(started("g-old", at=900.0), started("g-new", at=950.0),
-                             started("g-done", at=800.0), leg("g-new", "l-1"),
-                             finished("g-done"))
+        await running.record(
+            started("g-old", at=900.0),
+            started("g-new", at=950.0),
+            started("g-done", at=800.0),
+            leg("g-new", "l-1"),
+            finished("g-done"),
+        )
         await running.flush()
         calls = await running.unfinished_calls()
         assert [c.tracking_guid for c in calls] == ["g-old", "g-new"]
@@ -491,7 +499,12 @@ class TestBadRecord:
         assert store.records_written == len(records) - 2
         counts = await store.row_counts()
         assert counts == {
-            "agents": 0, "calls": 2, "legs": 1, "call_events": 1, "outbox": 1, "referrals": 0
+            "agents": 0,
+            "calls": 2,
+            "legs": 1,
+            "call_events": 1,
+            "outbox": 1,
+            "referrals": 0,
         }
         events = [e["event"] for e in logs]
         assert events.count("store.batch_failed") == 1

@@ -21,14 +21,19 @@ from tests.support.fakes import FakeCustomer, MemoryRecorder
 CAMPAIGN_NUMBER = "8005550100"
 LEAD_PHONE = "9495550000"
 ROUTING = RoutingSettings(
-    plan_timeout_s=10.0, ring_timeout_s=20.0, accept_timeout_s=8.0, voicemail_max_s=120.0,
+    plan_timeout_s=10.0,
+    ring_timeout_s=20.0,
+    accept_timeout_s=8.0,
+    voicemail_max_s=120.0,
     initial_post_timeout_s=5.0,
 )
 SETTINGS = Settings(
     routing=ROUTING,
     campaigns=(
         Campaign(
-            name="acme", numbers=(CAMPAIGN_NUMBER,), plantype="Purchase",
+            name="acme",
+            numbers=(CAMPAIGN_NUMBER,),
+            plantype="Purchase",
             initial_post_url="http://customer.test/initial",
             outcome_post_url="http://customer.test/outcome",
         ),
@@ -37,11 +42,23 @@ SETTINGS = Settings(
 
 
 def agent(
-    agent_id: int, phone: str, tier: int = 1, row: int = 1, *, press1: bool = True,
+    agent_id: int,
+    phone: str,
+    tier: int = 1,
+    row: int = 1,
+    *,
+    press1: bool = True,
     show_real_caller_id: bool = False,
 ) -> PlanAgent:
-    return PlanAgent(agent_id, phone, tier, row, press1=press1,
-                     show_real_caller_id=show_real_caller_id, name=f"Agent {agent_id}")
+    return PlanAgent(
+        agent_id,
+        phone,
+        tier,
+        row,
+        press1=press1,
+        show_real_caller_id=show_real_caller_id,
+        name=f"Agent {agent_id}",
+    )
 
 
 def plan_for(guid: str, *agents: PlanAgent) -> RoutingPlan:
@@ -57,7 +74,10 @@ class Harness:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def call(
-        self, lead: LeadScript | None, *agents: PlanAgent, plan_after_s: float = 0.0,
+        self,
+        lead: LeadScript | None,
+        *agents: PlanAgent,
+        plan_after_s: float = 0.0,
         send_plan: bool = True,
     ) -> CallSupervisor:
         """A lead calls the campaign; the customer answers Step 2 with ``agents``."""
@@ -66,8 +86,9 @@ class Harness:
             carrier_call_id=lead_id, from_number=LEAD_PHONE, to_number=CAMPAIGN_NUMBER
         )
         assert isinstance(result, InboundAccepted)
-        self.carrier.lead_calls(result.tracking_guid, lead_id, lead or LeadScript(),
-                                ivr=result.ivr is not None)
+        self.carrier.lead_calls(
+            result.tracking_guid, lead_id, lead or LeadScript(), ivr=result.ivr is not None
+        )
         sup = self.orchestrator.call(result.tracking_guid)
         assert sup is not None
         if send_plan:
@@ -93,8 +114,9 @@ async def harness(
     cancel_latency_s: float = 0.0,
     failing_ends: int = 0,
 ) -> AsyncIterator[Harness]:
-    carrier = FakeCarrier(agents=agents, cancel_latency_s=cancel_latency_s,
-                          failing_ends=failing_ends)
+    carrier = FakeCarrier(
+        agents=agents, cancel_latency_s=cancel_latency_s, failing_ends=failing_ends
+    )
     recorder = MemoryRecorder()
     customer = customer or FakeCustomer()
     orchestrator = Orchestrator(settings, carrier=carrier, recorder=recorder, customer=customer)

@@ -244,8 +244,7 @@ class CustomerEndpoint:
 
     async def run(self, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve on 127.0.0.1, port 0, until :meth:`stop`; ``started(base_url)``."""
-        settings = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1",
-                                  drain_s=0.5)
+        settings = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1", drain_s=0.5)
         async with httpx.AsyncClient(timeout=10) as http, trio.open_nursery() as nursery:
             self._http, self._nursery = http, nursery
             binds: list[str] = await nursery.start(
@@ -268,23 +267,39 @@ def _headers() -> dict[str, str]:
 
 
 def e2e_settings(
-    db_url: str, customer_url: str, *, time_scale: float, routing: RoutingSettings,
-    ivr: IvrMenu | None = None, operator_token: str = "",
+    db_url: str,
+    customer_url: str,
+    *,
+    time_scale: float,
+    routing: RoutingSettings,
+    ivr: IvrMenu | None = None,
+    operator_token: str = "",
 ) -> Settings:
     """Settings for one run: simulator carrier, SQLite at ``db_url``, one campaign."""
     port = free_port()
     return Settings(
-        server=ServerSettings(bind=f"127.0.0.1:{port}", public_url=f"http://127.0.0.1:{port}",
-                              drain_s=1.0),
+        server=ServerSettings(
+            bind=f"127.0.0.1:{port}", public_url=f"http://127.0.0.1:{port}", drain_s=1.0
+        ),
         store=StoreSettings(url=db_url),
-        carrier=CarrierSettings(kind="simulator", auth_id=SIMULATOR_AUTH_ID,
-                                auth_token=SIMULATOR_AUTH_TOKEN, calls_per_second=50.0),
+        carrier=CarrierSettings(
+            kind="simulator",
+            auth_id=SIMULATOR_AUTH_ID,
+            auth_token=SIMULATOR_AUTH_TOKEN,
+            calls_per_second=50.0,
+        ),
         simulator=SimulatorSettings(time_scale=time_scale),
         routing=routing,
         operator=OperatorSettings(token=operator_token),
         campaigns=(
-            Campaign("acme", (CAMPAIGN_NUMBER,), PLANTYPE, customer_url + INITIAL_PATH,
-                     customer_url + OUTCOME_PATH, ivr=ivr),
+            Campaign(
+                "acme",
+                (CAMPAIGN_NUMBER,),
+                PLANTYPE,
+                customer_url + INITIAL_PATH,
+                customer_url + OUTCOME_PATH,
+                ivr=ivr,
+            ),
         ),
     )
 
@@ -329,8 +344,9 @@ class E2E:
 
     def place_call(self, lead_phone: str, script: LeadScript | None = None) -> str:
         """The lead at ``lead_phone`` (10 digits) calls the campaign; returns its CallUUID."""
-        return self.sim.place_inbound("1" + lead_phone, "1" + CAMPAIGN_NUMBER,
-                                      script or LeadScript())
+        return self.sim.place_inbound(
+            "1" + lead_phone, "1" + CAMPAIGN_NUMBER, script or LeadScript()
+        )
 
     def sim_events(self, phone: str, kind: EventKind | None = None) -> list[SimEvent]:
         """The simulator's events about ``phone`` (optionally only of ``kind``), in order."""
@@ -423,9 +439,14 @@ async def open_e2e(
             stop = trio.Event()
             try:
                 customer_url: str = await nursery.start(customer.run)
-                settings = e2e_settings(db_url, customer_url, time_scale=time_scale,
-                                        routing=routing, ivr=ivr,
-                                        operator_token=operator_token)
+                settings = e2e_settings(
+                    db_url,
+                    customer_url,
+                    time_scale=time_scale,
+                    routing=routing,
+                    ivr=ivr,
+                    operator_token=operator_token,
+                )
                 handle: ServiceHandle = await nursery.start(
                     partial(run_service, settings, stop=stop)
                 )

@@ -48,7 +48,11 @@ class FakeCustomer:
         return CustomerReply(200, self.initial_fields)
 
     async def outcome_post(
-        self, url: str, fields: Mapping[str, str], *, key: str,
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        key: str,
         headers: Mapping[str, str] | None = None,
     ) -> int:
         await trio.lowlevel.checkpoint()

@@ -61,8 +61,15 @@ C1, C2, C3, C4, C5, C6 = (guid(n) for n in range(1, 7))
 
 
 def plan_agent(agent_id: int, name: str, phone: str, tier: int = 1, row: int = 1) -> PlanAgent:
-    return PlanAgent(agent_id=agent_id, phone=phone, tier=tier, row=row, name=name,
-                     email=f"{agent_id}@xyz.com", nmls=str(agent_id))
+    return PlanAgent(
+        agent_id=agent_id,
+        phone=phone,
+        tier=tier,
+        row=row,
+        name=name,
+        email=f"{agent_id}@xyz.com",
+        nmls=str(agent_id),
+    )
 
 
 AGENTS = {
@@ -73,20 +80,41 @@ AGENTS = {
 
 
 def started(g: str, campaign: str, lead: str, at: float) -> CallStarted:
-    call = InboundCall(tracking_guid=g, carrier_call_id=f"lead-{g[-4:]}", campaign=campaign,
-                       lead_phone=lead, dialled_number="8005550100", plantype="Purchase")
+    call = InboundCall(
+        tracking_guid=g,
+        carrier_call_id=f"lead-{g[-4:]}",
+        campaign=campaign,
+        lead_phone=lead,
+        dialled_number="8005550100",
+        plantype="Purchase",
+    )
     return CallStarted(call, at)
 
 
-def leg(g: str, n: int, agent_id: int, at: float, result: LegResult | None,
-        answered: float | None = None) -> list[Record]:
+def leg(
+    g: str,
+    n: int,
+    agent_id: int,
+    at: float,
+    result: LegResult | None,
+    answered: float | None = None,
+) -> list[Record]:
     a = AGENTS[agent_id]
     leg_id = f"{g[-2:]}-leg-{n}"
     records: list[Record] = [LegStarted(g, leg_id, agent_id, a.phone, a.tier, a.row, at)]
     if result is not None:
-        records.append(LegUpdated(g, leg_id, at + 5, request_id=f"req-{leg_id}",
-                                  carrier_call_id=f"call-{leg_id}", answered_at=answered,
-                                  ended_at=at + 5, result=result))
+        records.append(
+            LegUpdated(
+                g,
+                leg_id,
+                at + 5,
+                request_id=f"req-{leg_id}",
+                carrier_call_id=f"call-{leg_id}",
+                answered_at=answered,
+                ended_at=at + 5,
+                result=result,
+            )
+        )
     return records
 
 
@@ -178,8 +206,9 @@ class FakeOrchestrator:
 
 
 def settings() -> Settings:
-    campaign = Campaign("acme", ("8005550100",), "Purchase", "http://c.test/i", "http://c.test/o",
-                        api_key=API_KEY)
+    campaign = Campaign(
+        "acme", ("8005550100",), "Purchase", "http://c.test/i", "http://c.test/o", api_key=API_KEY
+    )
     return Settings(
         carrier=CarrierSettings(kind="plivo", auth_token=CARRIER_TOKEN),
         operator=OperatorSettings(token=TOKEN),
@@ -188,10 +217,26 @@ def settings() -> Settings:
 
 
 def snapshot(g: str, state: str = "dialling") -> dict[str, object]:
-    return {"tracking_guid": g, "campaign": "acme", "lead_phone": "9495550004",
-            "plantype": "Purchase", "state": state, "waiting_s": 12.5, "tier": 1,
-            "tiers_tried": [1], "legs": [{"leg_id": "l1", "agent_id": BOB, "name": "Bob Jones",
-                                          "phone": "8885552222", "tier": 1, "state": "ringing"}]}
+    return {
+        "tracking_guid": g,
+        "campaign": "acme",
+        "lead_phone": "9495550004",
+        "plantype": "Purchase",
+        "state": state,
+        "waiting_s": 12.5,
+        "tier": 1,
+        "tiers_tried": [1],
+        "legs": [
+            {
+                "leg_id": "l1",
+                "agent_id": BOB,
+                "name": "Bob Jones",
+                "phone": "8885552222",
+                "tier": 1,
+                "state": "ringing",
+            }
+        ],
+    }
 
 
 @dataclass
@@ -207,8 +252,9 @@ class Api:
         return await self.http.post(self.url + path, headers=AUTH if auth else {}, **kw)
 
 
-async def serve(store: HistoryStore, nursery: trio.Nursery,
-                fake: FakeOrchestrator | None = None) -> Api:
+async def serve(
+    store: HistoryStore, nursery: trio.Nursery, fake: FakeOrchestrator | None = None
+) -> Api:
     fake = fake or FakeOrchestrator()
     config = settings()
     app = create_app(fake, config, blueprints=[create_history_blueprint(fake, store, config)])
@@ -216,5 +262,3 @@ async def serve(store: HistoryStore, nursery: trio.Nursery,
     server = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1", drain_s=0.5)
     binds: list[str] = await nursery.start(partial(serve_http, app, server, shutdown_event=stop))
     return Api(binds[0], httpx.AsyncClient(timeout=10), fake)
-
-

@@ -68,8 +68,11 @@ class RawConnection:
 
     def read_response(self, *, method: str = "GET") -> RawResponse:
         conn = h11.Connection(h11.CLIENT)
-        conn.send(h11.Request(method="HEAD" if method == "HEAD" else "GET", target="/",
-                              headers=[("Host", "x")]))
+        conn.send(
+            h11.Request(
+                method="HEAD" if method == "HEAD" else "GET", target="/", headers=[("Host", "x")]
+            )
+        )
         conn.send(h11.EndOfMessage())
         deadline = time.monotonic() + self.timeout_s
         informational: list[int] = []
@@ -103,8 +106,9 @@ class RawConnection:
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
                 assert response is not None
-                headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                           for k, v in response.headers}
+                headers = {
+                    k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers
+                }
                 return RawResponse(response.status_code, headers, bytes(body), informational)
             elif isinstance(event, h11.ConnectionClosed):
                 raise Dropped("connection closed in the middle of an answer")

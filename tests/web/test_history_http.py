@@ -65,8 +65,9 @@ from web.history import CALL_COLUMNS, create_history_blueprint
 async def _api(running: SqlStore, nursery: trio.Nursery) -> AsyncIterator[Api]:
     """The seeded store (plus an event quoting two secrets) behind the history routes."""
     leak = f"401 from https://api.plivo.com with {CARRIER_TOKEN} and key {API_KEY}"
-    await running.record(*seed_records(), EventLogged(C1, "call.failed_once", T0 + 7,
-                                                      f'{{"error": "{leak}"}}'))
+    await running.record(
+        *seed_records(), EventLogged(C1, "call.failed_once", T0 + 7, f'{{"error": "{leak}"}}')
+    )
     await running.flush()
     api = await serve(running, nursery, FakeOrchestrator(live={C5: snapshot(C5)}))
     async with api.http:
@@ -90,7 +91,12 @@ class TestListCalls:
         c1 = body["calls"][-1]
         assert list(c1) == list(CALL_COLUMNS)
         assert (c1["outcome"], c1["agent1_id"], c1["agent_name"], c1["legs"], c1["tiers"]) == (
-            "connected", ANN, "Ann Smith", 2, 1)
+            "connected",
+            ANN,
+            "Ann Smith",
+            2,
+            1,
+        )
         assert (c1["started_at"], c1["duration_s"]) == ("2025-11-29T07:06:40.000Z", 60.0)
 
     async def test_filters(self, api: Api) -> None:
@@ -129,25 +135,44 @@ class TestListCalls:
         assert list(parsed[0]) == list(CALL_COLUMNS)
         c2 = parsed[-1]
         assert (c2["outcome"], c2["agent1_id"], c2["legs"], c2["tiers"], c2["message_link"]) == (
-            "voicemail", "0", "2", "2", "https://media.example/vm/c2.mp3")
+            "voicemail",
+            "0",
+            "2",
+            "2",
+            "https://media.example/vm/c2.mp3",
+        )
         live = parsed[0]
         assert (live["outcome"], live["finished_at"], live["state"]) == ("", "", "dialling")
         cursor = by_param.headers["X-Next-Cursor"]
         rest = rows(await api.get("/calls", format="csv", cursor=cursor))
         assert [r["tracking_guid"] for r in rest] == [C1]
-        by_accept = await api.http.get(api.url + "/calls", params={"phone": LEAD_A},
-                                       headers={**AUTH, "Accept": "text/csv"})
+        by_accept = await api.http.get(
+            api.url + "/calls", params={"phone": LEAD_A}, headers={**AUTH, "Accept": "text/csv"}
+        )
         assert [r["tracking_guid"] for r in rows(by_accept)] == [C3, C1]
         assert "X-Next-Cursor" not in by_accept.headers
 
     async def test_bad_parameters_are_400_with_every_problem(self, api: Api) -> None:
-        response = await api.get("/calls", since="tomorrow", outcome="won", phone="555",
-                                 limit="1000", format="xml", campain="acme")
+        response = await api.get(
+            "/calls",
+            since="tomorrow",
+            outcome="won",
+            phone="555",
+            limit="1000",
+            format="xml",
+            campain="acme",
+        )
         assert response.status_code == 400
         body = response.json()
         assert body["error"] == "invalid request"
         assert {p["field"] for p in body["problems"]} == {
-            "since", "outcome", "phone", "limit", "format", "campain"}
+            "since",
+            "outcome",
+            "phone",
+            "limit",
+            "format",
+            "campain",
+        }
         assert all(set(p) == {"field", "index", "message"} for p in body["problems"])
 
 
@@ -159,14 +184,21 @@ class TestShowCall:
         assert response.status_code == 200, response.text
         call = response.json()
         assert (call["tracking_guid"], call["outcome"], call["agent1_id"], call["agent_name"]) == (
-            C1, "connected", ANN, "Ann Smith")
+            C1,
+            "connected",
+            ANN,
+            "Ann Smith",
+        )
         assert (call["state"], call["plan_received"], call["live"]) == ("finished", True, None)
-        assert [(leg["agent_id"], leg["name"], leg["tier"], leg["result"]) for leg in
-                call["legs"]] == [(ANN, "Ann Smith", 1, "accepted"), (BOB, "Bob Jones", 1,
-                                                                     "cancelled")]
+        assert [
+            (leg["agent_id"], leg["name"], leg["tier"], leg["result"]) for leg in call["legs"]
+        ] == [(ANN, "Ann Smith", 1, "accepted"), (BOB, "Bob Jones", 1, "cancelled")]
         ann = call["legs"][0]
         assert (ann["started_at"], ann["answered_at"], ann["ended_at"]) == (
-            "2025-11-29T07:06:42.000Z", "2025-11-29T07:06:44.000Z", "2025-11-29T07:06:47.000Z")
+            "2025-11-29T07:06:42.000Z",
+            "2025-11-29T07:06:44.000Z",
+            "2025-11-29T07:06:47.000Z",
+        )
         events = {e["event"]: e for e in call["events"]}
         assert events["call.connected"]["detail"] == {"agent_id": ANN, "tier": 1}
         assert events["call.connected"]["offset_s"] == 5.0
@@ -194,7 +226,10 @@ class TestShowCall:
         api.fake.live[fresh] = snapshot(fresh, state="initial_post")
         call = (await api.get(f"/calls/{fresh}")).json()
         assert (call["tracking_guid"], call["state"], call["started_at"]) == (
-            fresh, "initial_post", None)
+            fresh,
+            "initial_post",
+            None,
+        )
         assert call["live"]["legs"][0]["state"] == "ringing"
 
     async def test_unknown_malformed_and_parameters(self, api: Api) -> None:
@@ -213,9 +248,14 @@ class TestAgents:
     async def test_json_and_csv(self, api: Api) -> None:
         body = (await api.get("/agents")).json()
         assert [(a["agent_id"], a["legs"], a["accepted"]) for a in body["agents"]] == [
-            (103, 1, 0), (BOB, 3, 0), (ANN, 2, 1)]
+            (103, 1, 0),
+            (BOB, 3, 0),
+            (ANN, 2, 1),
+        ]
         assert (body["agents"][1]["first_seen"], body["agents"][1]["last_seen"]) == (
-            "2025-11-29T07:06:41.000Z", "2025-11-29T07:13:21.000Z")
+            "2025-11-29T07:06:41.000Z",
+            "2025-11-29T07:13:21.000Z",
+        )
         parsed = rows(await api.get("/agents", format="csv"))
         assert parsed[0]["name"] == "'=Cid"  # a formula is defused for spreadsheets
         assert (parsed[2]["name"], parsed[2]["five_min_apps"]) == ("Ann Smith", "0")
@@ -248,7 +288,9 @@ class TestHangupRoute:
         finished = await api.post(f"/calls/{C1}/hangup")
         assert finished.status_code == 409
         assert (finished.json()["outcome"], finished.json()["finished_at"]) == (
-            "connected", "2025-11-29T07:07:40.000Z")
+            "connected",
+            "2025-11-29T07:07:40.000Z",
+        )
         del api.fake.live[C5]  # stored as dialling, but not live in this instance
         elsewhere = await api.post(f"/calls/{C5}/hangup")
         assert elsewhere.status_code == 409
@@ -263,14 +305,22 @@ class TestHangupRoute:
 class TestOperatorToken:
     """Every route: 401 without the token or with a wrong one, and nothing changes."""
 
-    ROUTES = (("GET", "/calls"), ("GET", f"/calls/{C5}"), ("GET", "/agents"),
-              ("POST", f"/calls/{C5}/hangup"), ("GET", f"/calls/{guid(77)}"),
-              ("GET", "/calls?format=csv"))
+    ROUTES = (
+        ("GET", "/calls"),
+        ("GET", f"/calls/{C5}"),
+        ("GET", "/agents"),
+        ("POST", f"/calls/{C5}/hangup"),
+        ("GET", f"/calls/{guid(77)}"),
+        ("GET", "/calls?format=csv"),
+    )
 
     async def test_401_everywhere(self, api: Api) -> None:
         for method, path in self.ROUTES:
-            for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"},
-                            {"Authorization": f"Basic {TOKEN}"}):
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong-token-0123456789"},
+                {"Authorization": f"Basic {TOKEN}"},
+            ):
                 response = await api.http.request(method, api.url + path, headers=headers)
                 assert response.status_code == 401, (method, path, headers)
                 assert response.json() == {"error": "operator token required"}
@@ -281,8 +331,9 @@ class TestOperatorToken:
 
     async def test_token_as_query_parameter(self, api: Api) -> None:
         """``?token=`` works too (and is not taken for a filter)."""
-        response = await api.http.get(api.url + "/calls", params={"token": TOKEN,
-                                                                   "campaign": "beta"})
+        response = await api.http.get(
+            api.url + "/calls", params={"token": TOKEN, "campaign": "beta"}
+        )
         assert response.status_code == 200
         assert [c["tracking_guid"] for c in response.json()["calls"]] == [C4, C3]
 
@@ -290,15 +341,17 @@ class TestOperatorToken:
         """With operator.token empty, even an empty token gets 401."""
         fake = FakeOrchestrator(live={C5: snapshot(C5)})
         config = Settings()
-        app = create_app(fake, config, blueprints=[
-            create_history_blueprint(fake, FailingStore(), config)])
+        app = create_app(
+            fake, config, blueprints=[create_history_blueprint(fake, FailingStore(), config)]
+        )
         stop = trio.Event()
         server = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1", drain_s=0.5)
         binds = await nursery.start(partial(serve_http, app, server, shutdown_event=stop))
         async with httpx.AsyncClient(timeout=10) as http:
             for headers in ({}, {"Authorization": "Bearer"}):
-                response = await http.post(binds[0] + f"/calls/{C5}/hangup", headers=headers,
-                                           params={"token": ""})
+                response = await http.post(
+                    binds[0] + f"/calls/{C5}/hangup", headers=headers, params={"token": ""}
+                )
                 assert response.status_code == 401
         assert fake.ended == []
         stop.set()
@@ -328,4 +381,3 @@ async def test_unreadable_store_is_503(nursery: trio.Nursery) -> None:
             assert "try again" in response.json()["error"]
         assert (await api.post(f"/calls/{C1}/hangup")).status_code == 503
         assert (await api.post(f"/calls/{C5}/hangup")).status_code == 202
-

@@ -45,22 +45,46 @@ from web.live import (
 
 
 def leg(state: str, *, leg_id: str = "leg-1", agent_id: int = AGENT_ID) -> dict[str, object]:
-    return {"leg_id": leg_id, "agent_id": agent_id, "name": "Erin Jones", "phone": AGENT_PHONE,
-            "tier": 1, "state": state}
+    return {
+        "leg_id": leg_id,
+        "agent_id": agent_id,
+        "name": "Erin Jones",
+        "phone": AGENT_PHONE,
+        "tier": 1,
+        "state": state,
+    }
 
 
-def live_call(guid: str = "g-1", *, waiting_s: float = 1.0,
-              legs: Sequence[dict[str, object]] = ()) -> dict[str, object]:
-    return {"tracking_guid": guid, "campaign": "acme", "lead_phone": LEAD,
-            "plantype": "Purchase", "state": "dialling", "waiting_s": waiting_s, "tier": 1,
-            "tiers_tried": [1], "legs": list(legs)}
+def live_call(
+    guid: str = "g-1", *, waiting_s: float = 1.0, legs: Sequence[dict[str, object]] = ()
+) -> dict[str, object]:
+    return {
+        "tracking_guid": guid,
+        "campaign": "acme",
+        "lead_phone": LEAD,
+        "plantype": "Purchase",
+        "state": "dialling",
+        "waiting_s": waiting_s,
+        "tier": 1,
+        "tiers_tried": [1],
+        "legs": list(legs),
+    }
 
 
-def finished_call(guid: str, outcome: str = "connected", *, at: float = 1000.0,
-                  legs: Sequence[dict[str, object]] = ()) -> dict[str, object]:
-    return {**live_call(guid, waiting_s=12.5, legs=legs), "state": "finished",
-            "outcome": outcome, "agent1_id": AGENT_ID if outcome == "connected" else 999999,
-            "finished_at": at}
+def finished_call(
+    guid: str,
+    outcome: str = "connected",
+    *,
+    at: float = 1000.0,
+    legs: Sequence[dict[str, object]] = (),
+) -> dict[str, object]:
+    return {
+        **live_call(guid, waiting_s=12.5, legs=legs),
+        "state": "finished",
+        "outcome": outcome,
+        "agent1_id": AGENT_ID if outcome == "connected" else 999999,
+        "finished_at": at,
+    }
 
 
 @dataclass
@@ -118,8 +142,9 @@ class TestBoard:
     def test_change_key_ignores_time_passing_but_not_a_leg_changing(self) -> None:
         ringing = board([live_call(waiting_s=1.0, legs=[leg("ringing")])], [], ready=True, now=1)
         later = board([live_call(waiting_s=9.0, legs=[leg("ringing")])], [], ready=True, now=9)
-        answered = board([live_call(waiting_s=9.0, legs=[leg("whispering")])], [], ready=True,
-                         now=9)
+        answered = board(
+            [live_call(waiting_s=9.0, legs=[leg("whispering")])], [], ready=True, now=9
+        )
         assert change_key(ringing) == change_key(later)
         assert change_key(later) != change_key(answered)
 
@@ -228,14 +253,18 @@ class Served:
 
 
 @asynccontextmanager
-async def serve_live(source: FakeSource, *, token: str = TOKEN,
-                     max_streams: int = 4) -> AsyncIterator[Served]:
+async def serve_live(
+    source: FakeSource, *, token: str = TOKEN, max_streams: int = 4
+) -> AsyncIterator[Served]:
     """The live blueprints in the real app, served on 127.0.0.1 (port 0)."""
     live = LiveBoard(source, max_streams=max_streams, max_age_s=0.05)
-    blueprints = [create_live_blueprint(source, token, poll_s=0.05, live=live),
-                  create_live_assets_blueprint()]
-    settings = e2e_settings("sqlite://", "http://127.0.0.1:9", time_scale=1.0,
-                            routing=RoutingSettings())
+    blueprints = [
+        create_live_blueprint(source, token, poll_s=0.05, live=live),
+        create_live_assets_blueprint(),
+    ]
+    settings = e2e_settings(
+        "sqlite://", "http://127.0.0.1:9", time_scale=1.0, routing=RoutingSettings()
+    )
     app = create_app(_NoCalls(), settings, blueprints=blueprints)
     stop = trio.Event()
     server = ServerSettings(bind="127.0.0.1:0", public_url="http://127.0.0.1", drain_s=0.5)
@@ -274,8 +303,7 @@ class TestOperatorToken:
         async with serve_live(FakeSource()) as s:
             missing = await s.http.get(s.url + path)
             wrong = await s.http.get(s.url + path, params={"token": "nope"})
-            bearer_wrong = await s.http.get(s.url + path,
-                                            headers={"Authorization": "Bearer nope"})
+            bearer_wrong = await s.http.get(s.url + path, headers={"Authorization": "Bearer nope"})
         for response in (missing, wrong, bearer_wrong):
             assert response.status_code == 401
             assert response.json() == {"error": "operator token required"}
@@ -299,8 +327,9 @@ class TestOperatorToken:
     async def test_snapshot_with_bearer_header(self) -> None:
         source = FakeSource(live=[live_call(legs=[leg("whispering")])])
         async with serve_live(source) as s:
-            response = await s.http.get(s.url + "/live/snapshot",
-                                        headers={"Authorization": f"Bearer {TOKEN}"})
+            response = await s.http.get(
+                s.url + "/live/snapshot", headers={"Authorization": f"Bearer {TOKEN}"}
+            )
         assert response.status_code == 200
         assert response.json()["live"][0]["legs"][0]["state"] == "whispering"
 
@@ -346,8 +375,9 @@ class TestStreamOverHttp:
     async def test_event_stream_headers_and_first_snapshot(self) -> None:
         source = FakeSource(live=[live_call(legs=[leg("ringing")])])
         async with serve_live(source) as s:
-            async with s.http.stream("GET", s.url + "/live/events",
-                                     params={"token": TOKEN}) as response:
+            async with s.http.stream(
+                "GET", s.url + "/live/events", params={"token": TOKEN}
+            ) as response:
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")
                 (event,) = await first_events(response, 1)
@@ -358,8 +388,10 @@ class TestStreamOverHttp:
     async def test_streams_are_capped_and_freed_when_clients_leave(self) -> None:
         async with serve_live(FakeSource(), max_streams=2) as s:
             params = {"token": TOKEN}
-            async with s.http.stream("GET", s.url + "/live/events", params=params) as one, \
-                    s.http.stream("GET", s.url + "/live/events", params=params) as two:
+            async with (
+                s.http.stream("GET", s.url + "/live/events", params=params) as one,
+                s.http.stream("GET", s.url + "/live/events", params=params) as two,
+            ):
                 await first_events(one, 1)
                 await first_events(two, 1)
                 assert s.live.streams == 2
@@ -375,8 +407,9 @@ class TestStreamOverHttp:
         """An open page never holds up a shutdown: its stream ends once nothing is left."""
         source = FakeSource(live=[live_call()])
         async with serve_live(source) as s:
-            async with s.http.stream("GET", s.url + "/live/events",
-                                     params={"token": TOKEN}) as response:
+            async with s.http.stream(
+                "GET", s.url + "/live/events", params={"token": TOKEN}
+            ) as response:
                 events = events_of(response)
                 first = await events.__anext__()
                 source.accepting = False
@@ -421,12 +454,12 @@ class TestLiveServiceStream:
 
             e2e.customer.answer(LEAD, PlanReply(ONE_AGENT_PLAN))
             # rings 2 real seconds (80 simulated), accepts, talks 1 real second
-            e2e.script_agent(AGENT_PHONE, AgentScript(answer_after_s=80.0, press="1",
-                                                      talk_s=40.0))
+            e2e.script_agent(AGENT_PHONE, AgentScript(answer_after_s=80.0, press="1", talk_s=40.0))
             snapshots: list[dict[str, Any]] = []
             guid = ""
-            async with e2e.http.stream("GET", e2e.base + "/live/events",
-                                       params={"token": TOKEN}) as response:
+            async with e2e.http.stream(
+                "GET", e2e.base + "/live/events", params={"token": TOKEN}
+            ) as response:
                 assert response.status_code == 200
                 e2e.place_call(LEAD, LeadScript())
                 step1 = await e2e.customer.step1_for(LEAD)
@@ -440,8 +473,9 @@ class TestLiveServiceStream:
             assert "ringing" in seen
             assert "connected" in seen
             assert seen.index("ringing") < seen.index("connected")
-            live_views = [c for snap in snapshots for c in snap["live"]
-                          if c["tracking_guid"] == guid]
+            live_views = [
+                c for snap in snapshots for c in snap["live"] if c["tracking_guid"] == guid
+            ]
             assert live_views[0]["campaign"] == "acme"
             assert live_views[0]["lead_phone"] == LEAD
             done = snapshots[-1]["finished"][0]

@@ -52,8 +52,14 @@ PUBLIC = "https://orch.example.com:8443"
 GUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 LEG = "leg-1"
 NONCE = "12345678901234567890"
-LEAD_FORM = {"CallUUID": "lead-1", "From": "14155550100", "To": "18005550100",
-             "Direction": "inbound", "CallStatus": "ringing", "Event": "StartApp"}
+LEAD_FORM = {
+    "CallUUID": "lead-1",
+    "From": "14155550100",
+    "To": "18005550100",
+    "Direction": "inbound",
+    "CallStatus": "ringing",
+    "Event": "StartApp",
+}
 
 
 @dataclass
@@ -70,8 +76,9 @@ class FakeService:
     def accept_inbound(
         self, *, carrier_call_id: str, from_number: str, to_number: str
     ) -> InboundResult:
-        self.accepted.append({"carrier_call_id": carrier_call_id, "from_number": from_number,
-                              "to_number": to_number})
+        self.accepted.append(
+            {"carrier_call_id": carrier_call_id, "from_number": from_number, "to_number": to_number}
+        )
         return self.inbound
 
     async def deliver(self, event: CarrierEvent) -> Decision | None:
@@ -86,8 +93,9 @@ class FakeService:
 def make_settings(*, verify: bool = True) -> Settings:
     return Settings(
         server=ServerSettings(public_url=PUBLIC + "/"),
-        carrier=CarrierSettings(auth_id="MA" + "B" * 18, auth_token=TOKEN,
-                                verify_signatures=verify),
+        carrier=CarrierSettings(
+            auth_id="MA" + "B" * 18, auth_token=TOKEN, verify_signatures=verify
+        ),
         routing=RoutingSettings(voicemail_max_s=90.0),
     )
 
@@ -104,22 +112,33 @@ class Client:
         self.app = app
         self.test_client = app.test_client()
 
-    async def post(self, path: str, form: dict[str, str], query: dict[str, str] | None = None,
-                   *, sign: bool = True, tamper: bool = False,
-                   header: str = SIGNATURE_HEADER) -> Any:
+    async def post(
+        self,
+        path: str,
+        form: dict[str, str],
+        query: dict[str, str] | None = None,
+        *,
+        sign: bool = True,
+        tamper: bool = False,
+        header: str = SIGNATURE_HEADER,
+    ) -> Any:
         qs = urlencode(query or {})
         target = f"{path}?{qs}" if qs else path
         headers = {}
         if sign:
             signed_form = dict(form, Tampered="1") if tamper else form
-            headers = {header: sign_v3("POST", PUBLIC + target, signed_form, TOKEN, NONCE),
-                       NONCE_HEADER: NONCE}
+            headers = {
+                header: sign_v3("POST", PUBLIC + target, signed_form, TOKEN, NONCE),
+                NONCE_HEADER: NONCE,
+            }
         return await self.test_client.post(target, form=form, headers=headers)
 
     async def get(self, path: str, query: dict[str, str]) -> Any:
         target = f"{path}?{urlencode(query)}"
-        headers = {SIGNATURE_HEADER: sign_v3("GET", PUBLIC + target, None, TOKEN, NONCE),
-                   NONCE_HEADER: NONCE}
+        headers = {
+            SIGNATURE_HEADER: sign_v3("GET", PUBLIC + target, None, TOKEN, NONCE),
+            NONCE_HEADER: NONCE,
+        }
         return await self.test_client.get(target, headers=headers)
 
 
@@ -152,37 +171,43 @@ class TestSignatures:
         [conference] = list(root)
         assert (conference.tag, conference.text) == ("Conference", GUID)
         assert conference.get("waitSound") == f"{PUBLIC}/plivo/hold"
-        assert service.accepted == [{"carrier_call_id": "lead-1", "from_number": "4155550100",
-                                     "to_number": "8005550100"}]
+        assert service.accepted == [
+            {"carrier_call_id": "lead-1", "from_number": "4155550100", "to_number": "8005550100"}
+        ]
 
     async def test_main_account_signature_is_accepted(
         self, client: Client, service: FakeService
     ) -> None:
-        response = await client.post("/plivo/answer", LEAD_FORM,
-                                     header=MAIN_ACCOUNT_SIGNATURE_HEADER)
+        response = await client.post(
+            "/plivo/answer", LEAD_FORM, header=MAIN_ACCOUNT_SIGNATURE_HEADER
+        )
         assert response.status_code == 200
         assert len(service.accepted) == 1
 
-    @pytest.mark.parametrize(("path", "query"), [
-        ("/plivo/answer", {}),
-        ("/plivo/hangup", {}),
-        ("/plivo/hold", {}),
-        ("/plivo/room", {"call": GUID}),
-        ("/plivo/voicemail", {"call": GUID}),
-        ("/plivo/voicemail/done", {"call": GUID}),
-        ("/plivo/conference", {"call": GUID}),
-        ("/plivo/leg/ring", {"call": GUID, "leg": LEG}),
-        ("/plivo/leg/answer", {"call": GUID, "leg": LEG}),
-        ("/plivo/leg/digits", {"call": GUID, "leg": LEG}),
-        ("/plivo/leg/hangup", {"call": GUID, "leg": LEG}),
-    ])
+    @pytest.mark.parametrize(
+        ("path", "query"),
+        [
+            ("/plivo/answer", {}),
+            ("/plivo/hangup", {}),
+            ("/plivo/hold", {}),
+            ("/plivo/room", {"call": GUID}),
+            ("/plivo/voicemail", {"call": GUID}),
+            ("/plivo/voicemail/done", {"call": GUID}),
+            ("/plivo/conference", {"call": GUID}),
+            ("/plivo/leg/ring", {"call": GUID, "leg": LEG}),
+            ("/plivo/leg/answer", {"call": GUID, "leg": LEG}),
+            ("/plivo/leg/digits", {"call": GUID, "leg": LEG}),
+            ("/plivo/leg/hangup", {"call": GUID, "leg": LEG}),
+        ],
+    )
     @pytest.mark.parametrize("how", ["missing", "tampered"])
     async def test_bad_signature_is_403_and_has_no_effect(
         self, client: Client, service: FakeService, path: str, query: dict[str, str], how: str
     ) -> None:
         form = dict(LEAD_FORM, RecordUrl="https://rec/1.mp3", CallStatus="completed")
-        response = await client.post(path, form, query, sign=how != "missing",
-                                     tamper=how == "tampered")
+        response = await client.post(
+            path, form, query, sign=how != "missing", tamper=how == "tampered"
+        )
         assert response.status_code == 403
         assert await response.get_json() == {"error": "bad signature"}
         assert service.accepted == []
@@ -196,15 +221,17 @@ class TestSignatures:
         signature = sign_v3("POST", PUBLIC + target, form, TOKEN, NONCE)
         forged = f"/plivo/leg/answer?call={GUID}&leg=leg-2"
         response = await client.test_client.post(
-            forged, form=form, headers={SIGNATURE_HEADER: signature, NONCE_HEADER: NONCE})
+            forged, form=form, headers={SIGNATURE_HEADER: signature, NONCE_HEADER: NONCE}
+        )
         assert response.status_code == 403
         assert service.events == []
 
     async def test_get_callbacks_are_verified_too(
         self, client: Client, service: FakeService
     ) -> None:
-        response = await client.get("/plivo/leg/ring",
-                                    {"call": GUID, "leg": LEG, "CallUUID": "c-1"})
+        response = await client.get(
+            "/plivo/leg/ring", {"call": GUID, "leg": LEG, "CallUUID": "c-1"}
+        )
         await xml_of(response)
         assert service.events == [LegRinging(GUID, LEG, call_id="c-1")]
 
@@ -258,8 +285,9 @@ class TestLeadAnswer:
         assert service.accepted == []
 
     async def test_lead_hangup_is_delivered(self, client: Client, service: FakeService) -> None:
-        root = await xml_of(await client.post("/plivo/hangup", dict(LEAD_FORM,
-                                                                    CallStatus="completed")))
+        root = await xml_of(
+            await client.post("/plivo/hangup", dict(LEAD_FORM, CallStatus="completed"))
+        )
         assert list(root) == []
         assert service.events == [LeadHungUp("", call_id="lead-1")]
 
@@ -269,18 +297,24 @@ class TestDecisions:
 
     async def test_answer_renders_whisper(self, client: Client, service: FakeService) -> None:
         service.decisions[LegAnswered] = Whisper("Lead from Acme. Press 1.", 8)
-        root = await xml_of(await client.post("/plivo/leg/answer",
-                                              {"CallUUID": "c-1", "RequestUUID": "r-1"},
-                                              {"call": GUID, "leg": LEG}))
+        root = await xml_of(
+            await client.post(
+                "/plivo/leg/answer",
+                {"CallUUID": "c-1", "RequestUUID": "r-1"},
+                {"call": GUID, "leg": LEG},
+            )
+        )
         assert [e.tag for e in root] == ["GetDigits", "Hangup"]
         assert root[0].get("action") == f"{PUBLIC}/plivo/leg/digits?call={GUID}&leg={LEG}"
         assert service.events == [LegAnswered(GUID, LEG, "c-1", "r-1")]
 
     async def test_digits_render_connect(self, client: Client, service: FakeService) -> None:
         service.decisions[LegDigits] = Connect(room=GUID)
-        root = await xml_of(await client.post("/plivo/leg/digits",
-                                              {"CallUUID": "c-1", "Digits": "1"},
-                                              {"call": GUID, "leg": LEG}))
+        root = await xml_of(
+            await client.post(
+                "/plivo/leg/digits", {"CallUUID": "c-1", "Digits": "1"}, {"call": GUID, "leg": LEG}
+            )
+        )
         [conference] = list(root)
         assert conference.get("startConferenceOnEnter") == "true"
         assert conference.get("callbackUrl") == f"{PUBLIC}/plivo/conference?call={GUID}"
@@ -292,8 +326,9 @@ class TestDecisions:
     ) -> None:
         service.raise_not_found = case == "not_found"
         service.stall = case == "timeout"
-        root = await xml_of(await client.post("/plivo/leg/answer", {"CallUUID": "c-1"},
-                                              {"call": GUID, "leg": LEG}))
+        root = await xml_of(
+            await client.post("/plivo/leg/answer", {"CallUUID": "c-1"}, {"call": GUID, "leg": LEG})
+        )
         assert [e.tag for e in root] == ["Speak", "Hangup"]
         assert root[0].text == UNAVAILABLE_TEXT
         assert len(service.events) == 1
@@ -312,10 +347,16 @@ class TestNotifications:
         for path, form, query in [
             ("/plivo/leg/ring", {"CallUUID": "c-1", "RequestUUID": "r-1"}, ids),
             ("/plivo/leg/hangup", {"CallUUID": "c-1", "CallStatus": "busy"}, ids),
-            ("/plivo/conference", {"ConferenceAction": "record", "RecordUrl": "https://r/1",
-                                   "RecordingID": "rec-1"}, {"call": GUID}),
-            ("/plivo/voicemail/done", {"RecordUrl": "https://r/vm", "RecordingDuration": "9"},
-             {"call": GUID}),
+            (
+                "/plivo/conference",
+                {"ConferenceAction": "record", "RecordUrl": "https://r/1", "RecordingID": "rec-1"},
+                {"call": GUID},
+            ),
+            (
+                "/plivo/voicemail/done",
+                {"RecordUrl": "https://r/vm", "RecordingDuration": "9"},
+                {"call": GUID},
+            ),
         ]:
             root = await xml_of(await client.post(path, form, query))
             assert list(root) == []
@@ -329,24 +370,29 @@ class TestNotifications:
     async def test_ignored_conference_action_delivers_nothing(
         self, client: Client, service: FakeService
     ) -> None:
-        await xml_of(await client.post("/plivo/conference", {"ConferenceAction": "enter"},
-                                       {"call": GUID}))
+        await xml_of(
+            await client.post("/plivo/conference", {"ConferenceAction": "enter"}, {"call": GUID})
+        )
         assert service.events == []
 
     async def test_stale_event_is_still_200(self, client: Client, service: FakeService) -> None:
         service.raise_not_found = True
-        await xml_of(await client.post("/plivo/leg/hangup",
-                                       {"CallUUID": "c-1", "CallStatus": "completed"},
-                                       {"call": GUID, "leg": LEG}))
+        await xml_of(
+            await client.post(
+                "/plivo/leg/hangup",
+                {"CallUUID": "c-1", "CallStatus": "completed"},
+                {"call": GUID, "leg": LEG},
+            )
+        )
         assert len(service.events) == 1
 
-    async def test_service_not_taking_it_is_503(
-        self, client: Client, service: FakeService
-    ) -> None:
+    async def test_service_not_taking_it_is_503(self, client: Client, service: FakeService) -> None:
         service.stall = True
-        response = await client.post("/plivo/leg/hangup",
-                                     {"CallUUID": "c-1", "CallStatus": "completed"},
-                                     {"call": GUID, "leg": LEG})
+        response = await client.post(
+            "/plivo/leg/hangup",
+            {"CallUUID": "c-1", "CallStatus": "completed"},
+            {"call": GUID, "leg": LEG},
+        )
         assert response.status_code == 503
 
 
@@ -358,14 +404,16 @@ class TestDocuments:
         assert [e.tag for e in root] == ["Speak", "Wait"]
 
     async def test_room(self, client: Client) -> None:
-        root = await xml_of(await client.post("/plivo/room", {"CallUUID": "lead-1"},
-                                              {"call": GUID}))
+        root = await xml_of(
+            await client.post("/plivo/room", {"CallUUID": "lead-1"}, {"call": GUID})
+        )
         assert root[0].tag == "Conference"
         assert root[0].text == GUID
 
     async def test_voicemail_uses_the_configured_length(self, client: Client) -> None:
-        root = await xml_of(await client.post("/plivo/voicemail", {"CallUUID": "lead-1"},
-                                              {"call": GUID}))
+        root = await xml_of(
+            await client.post("/plivo/voicemail", {"CallUUID": "lead-1"}, {"call": GUID})
+        )
         assert root[0].text == VOICEMAIL_PROMPT
         assert root[1].get("maxLength") == "90"
         assert root[1].get("action") == f"{PUBLIC}/plivo/voicemail/done?call={GUID}"

@@ -39,8 +39,14 @@ KEY = "acme-key-0123456789abcdef"
 BETA_KEY = "beta-key-0123456789abcdef"
 POOL = ("8005550200", "8005550201")
 LEAD = "9495550000"
-VISITOR = {"FirstName": "Ann", "LastName": "Lee", "FullName": "Ann Lee", "City": "Irvine",
-           "St": "ca", "Zip": "92618"}
+VISITOR = {
+    "FirstName": "Ann",
+    "LastName": "Lee",
+    "FullName": "Ann Lee",
+    "City": "Irvine",
+    "St": "ca",
+    "Zip": "92618",
+}
 EXPIRES_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -48,8 +54,15 @@ def campaigns(customer_url: str) -> tuple[Campaign, ...]:
     """acme takes referrals; beta has a key but no pool; gamma has a pool but no key."""
     urls = (customer_url + INITIAL_PATH, customer_url + OUTCOME_PATH)
     return (
-        Campaign("acme", ("8005550100",), "Purchase", *urls, tracking_numbers=POOL,
-                 referral_ttl_s=600.0, api_key=KEY),
+        Campaign(
+            "acme",
+            ("8005550100",),
+            "Purchase",
+            *urls,
+            tracking_numbers=POOL,
+            referral_ttl_s=600.0,
+            api_key=KEY,
+        ),
         Campaign("beta", ("8005550300",), "Refinance", *urls, api_key=BETA_KEY),
         Campaign("gamma", ("8005550400",), "Purchase", *urls, tracking_numbers=("8005550401",)),
     )
@@ -67,8 +80,9 @@ class Service:
         assert self.handle.simulator is not None
         return self.handle.simulator.simulator
 
-    async def register(self, fields: dict[str, Any], *, key: str | None = KEY,
-                       as_json: bool = False) -> httpx.Response:
+    async def register(
+        self, fields: dict[str, Any], *, key: str | None = KEY, as_json: bool = False
+    ) -> httpx.Response:
         headers = {} if key is None else {"X-Api-Key": key}
         url = self.settings.server.public_url + "/referrals"
         if as_json:
@@ -88,8 +102,12 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
             stop = trio.Event()
             try:
                 customer_url: str = await nursery.start(customer.run)
-                settings = e2e_settings(f"sqlite:///{tmp_path / 'orch.db'}", customer_url,
-                                        time_scale=0.025, routing=E2E_ROUTING)
+                settings = e2e_settings(
+                    f"sqlite:///{tmp_path / 'orch.db'}",
+                    customer_url,
+                    time_scale=0.025,
+                    routing=E2E_ROUTING,
+                )
                 settings = replace(settings, campaigns=campaigns(customer_url))
                 handle: ServiceHandle = await nursery.start(
                     partial(run_service, settings, stop=stop)
@@ -123,18 +141,26 @@ class TestRegister:
             assert first.status_code == 200, first.text
             body = first.json()
             assert EXPIRES_AT.match(body.pop("ExpiresAt"))
-            assert body == {"ReferralID": 1, "TrackingNumber": POOL[0], "campaign": "acme",
-                            "TTLSeconds": 600.0}
+            assert body == {
+                "ReferralID": 1,
+                "TrackingNumber": POOL[0],
+                "campaign": "acme",
+                "TTLSeconds": 600.0,
+            }
             stored = await svc.handle.store.get_referral(1)
             assert stored is not None
             assert (stored.campaign, stored.tracking_number) == ("acme", POOL[0])
             assert (stored.details.first_name, stored.details.state, stored.details.zip) == (
-                "Ann", "CA", "92618")
+                "Ann",
+                "CA",
+                "92618",
+            )
             assert stored.expires_at - stored.assigned_at == 600.0
 
             second = await svc.register(
                 {"Campaign": "acme", "apikey": KEY, "FirstName": "Bob", "Zip": "02134"},
-                key=None, as_json=True,
+                key=None,
+                as_json=True,
             )
             assert second.status_code == 200, second.text
             assert (second.json()["ReferralID"], second.json()["TrackingNumber"]) == (2, POOL[1])
@@ -143,9 +169,15 @@ class TestRegister:
     async def test_each_rule_is_a_400_naming_the_field(self, tmp_path: Path) -> None:
         """Every bad value → 400 with a problem under its field; nothing is stored."""
         bad = [
-            ("FirstName", "A" * 51), ("LastName", "B" * 51), ("FullName", "C" * 101),
-            ("City", "D" * 101), ("St", "CAL"), ("St", "1A"), ("Zip", "9261"),
-            ("Zip", "92618-1234"), ("Zip", "abcde"),
+            ("FirstName", "A" * 51),
+            ("LastName", "B" * 51),
+            ("FullName", "C" * 101),
+            ("City", "D" * 101),
+            ("St", "CAL"),
+            ("St", "1A"),
+            ("Zip", "9261"),
+            ("Zip", "92618-1234"),
+            ("Zip", "abcde"),
         ]
         async with service(tmp_path) as svc:
             for field, value in bad:
@@ -159,14 +191,16 @@ class TestRegister:
             assert no_campaign.json()["problems"][0]["field"] == "campaign"
             assert await svc.stored_referrals() == 0
 
-    async def test_missing_or_wrong_key_is_401_and_nothing_is_stored(
-        self, tmp_path: Path
-    ) -> None:
+    async def test_missing_or_wrong_key_is_401_and_nothing_is_stored(self, tmp_path: Path) -> None:
         """No key, a wrong key, another campaign's key, an unknown campaign, a campaign
         without api_key: each 401 with a challenge; the next good request still gets id 1."""
         cases: list[tuple[str, str | None]] = [
-            ("acme", None), ("acme", "wrong-key-0123456789"), ("acme", BETA_KEY),
-            ("nope", KEY), ("gamma", KEY), ("gamma", None),
+            ("acme", None),
+            ("acme", "wrong-key-0123456789"),
+            ("acme", BETA_KEY),
+            ("nope", KEY),
+            ("gamma", KEY),
+            ("gamma", None),
         ]
         async with service(tmp_path) as svc:
             for campaign, key in cases:
@@ -191,12 +225,15 @@ class TestRegister:
             no_pool = await svc.register({"campaign": "beta"}, key=BETA_KEY)
             assert no_pool.status_code == 409
             assert "tracking_numbers" in no_pool.json()["error"]
-            malformed = await svc.http.post(url, content=b"{not json",
-                                            headers={"Content-Type": "application/json",
-                                                     "X-Api-Key": KEY})
+            malformed = await svc.http.post(
+                url,
+                content=b"{not json",
+                headers={"Content-Type": "application/json", "X-Api-Key": KEY},
+            )
             assert malformed.status_code == 400
-            plain = await svc.http.post(url, content=b"campaign=acme",
-                                        headers={"Content-Type": "text/plain"})
+            plain = await svc.http.post(
+                url, content=b"campaign=acme", headers={"Content-Type": "text/plain"}
+            )
             assert plain.status_code == 400
             get = await svc.http.get(url)
             assert get.status_code == 405
@@ -225,9 +262,16 @@ class TestAttributedCalls:
             number = registered.json()["TrackingNumber"]
             query, outcome = await lead_calls(svc, number)
             assert query == {
-                "ReferralID": "1", "Phone": LEAD, "plantype": "Purchase",
-                "TrackingGUID": query["TrackingGUID"], "FirstName": "Ann", "LastName": "Lee",
-                "FullName": "Ann Lee", "City": "Irvine", "St": "CA", "Zip": "92618",
+                "ReferralID": "1",
+                "Phone": LEAD,
+                "plantype": "Purchase",
+                "TrackingGUID": query["TrackingGUID"],
+                "FirstName": "Ann",
+                "LastName": "Lee",
+                "FullName": "Ann Lee",
+                "City": "Irvine",
+                "St": "CA",
+                "Zip": "92618",
             }
             assert outcome["ReferralID"] == "1"
             assert outcome["Agent1ID"] == str(HANGUP_AGENT_ID)
@@ -241,8 +285,12 @@ class TestAttributedCalls:
         async with service(tmp_path) as svc:
             before = await svc.register({**VISITOR, "campaign": "acme"})
             assert before.json() | {"ExpiresAt": ""} == {
-                "ReferralID": 1, "TrackingNumber": POOL[0], "campaign": "acme",
-                "TTLSeconds": 600.0, "ExpiresAt": ""}
+                "ReferralID": 1,
+                "TrackingNumber": POOL[0],
+                "campaign": "acme",
+                "TTLSeconds": 600.0,
+                "ExpiresAt": "",
+            }
         async with service(tmp_path) as svc:
             after = await svc.register({"campaign": "acme", "FirstName": "Bob"})
             assert (after.json()["ReferralID"], after.json()["TrackingNumber"]) == (2, POOL[1])

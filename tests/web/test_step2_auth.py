@@ -23,9 +23,14 @@ pytestmark = pytest.mark.e2e
 KEY = "acme-step2-key-0123456789"
 ACME, BETA = "8005550100", "8005550300"
 PLAN = {
-    "AgentEmailAddresses": "Anthony.Smith@xyz.com", "AgentFiveMinApps": "1",
-    "AgentID": "328290", "AgentNames": "Anthony Smith", "AgentNMLS": "848",
-    "AgentPhones": "8885551111", "AgentTier": "1", "AgentRow": "1",
+    "AgentEmailAddresses": "Anthony.Smith@xyz.com",
+    "AgentFiveMinApps": "1",
+    "AgentID": "328290",
+    "AgentNames": "Anthony Smith",
+    "AgentNMLS": "848",
+    "AgentPhones": "8885551111",
+    "AgentTier": "1",
+    "AgentRow": "1",
 }
 UNKNOWN_GUID = "00000000-0000-4000-8000-000000000000"
 
@@ -42,10 +47,16 @@ def settings_for(tmp_path: Path, *, requires_key: bool) -> Settings:
 
 async def lead_calls(svc: RunningService, call_uuid: str, number: str = ACME) -> str:
     """A signed inbound answer request to ``number``: returns the TrackingGUID."""
-    response = await svc.carrier_post("/plivo/answer", {
-        "CallUUID": call_uuid, "From": "19495550000", "To": "1" + number,
-        "Direction": "inbound", "CallStatus": "in-progress",
-    })
+    response = await svc.carrier_post(
+        "/plivo/answer",
+        {
+            "CallUUID": call_uuid,
+            "From": "19495550000",
+            "To": "1" + number,
+            "Direction": "inbound",
+            "CallStatus": "in-progress",
+        },
+    )
     assert response.status_code == 200, response.text
     room = ElementTree.fromstring(response.text).find(".//Conference")
     assert room is not None
@@ -61,11 +72,14 @@ async def eventually(check: Callable[[], Awaitable[_T | None]], timeout_s: float
     return value
 
 
-async def post_plan(svc: RunningService, guid: str, *, headers: dict[str, str] | None = None,
-                    **extra: str) -> tuple[int, dict[str, object]]:
-    response = await svc.http.post(f"{svc.base}/responsecollect.aspx",
-                                   data={"TrackingGuid": guid, **PLAN, **extra},
-                                   headers=headers or {})
+async def post_plan(
+    svc: RunningService, guid: str, *, headers: dict[str, str] | None = None, **extra: str
+) -> tuple[int, dict[str, object]]:
+    response = await svc.http.post(
+        f"{svc.base}/responsecollect.aspx",
+        data={"TrackingGuid": guid, **PLAN, **extra},
+        headers=headers or {},
+    )
     return response.status_code, response.json()
 
 
@@ -119,8 +133,10 @@ class TestOn:
             status, body = await post_plan(svc, first, apikey=KEY)
             assert status == 200, body
             second = await lead_calls(svc, "lead-2")
-            response = await svc.http.get(f"{svc.base}/responsecollect",
-                                          params={"TrackingGUID": second, **PLAN, "ApiKey": KEY})
+            response = await svc.http.get(
+                f"{svc.base}/responsecollect",
+                params={"TrackingGUID": second, **PLAN, "ApiKey": KEY},
+            )
             assert response.status_code == 200, response.text
 
     async def test_unknown_guid_is_404_whatever_the_key(self, tmp_path: Path) -> None:
@@ -157,15 +173,21 @@ class TestCheck:
     """The check as a plain function."""
 
     def settings(self, requires_key: bool) -> Settings:
-        acme = Campaign("acme", (ACME,), "Purchase", "http://c.test/i", "http://c.test/o",
-                        api_key=KEY, step2_requires_key=requires_key)
+        acme = Campaign(
+            "acme",
+            (ACME,),
+            "Purchase",
+            "http://c.test/i",
+            "http://c.test/o",
+            api_key=KEY,
+            step2_requires_key=requires_key,
+        )
         return Settings(campaigns=(acme,))
 
     def test_absent_when_no_campaign_requires_a_key(self) -> None:
         """No campaign asks: no check at all (Step 2 exactly as before)."""
         assert step2_key_check(self.settings(False), lambda guid: "acme") is None
-        assert isinstance(step2_key_check(self.settings(True), lambda guid: "acme"),
-                          Step2KeyCheck)
+        assert isinstance(step2_key_check(self.settings(True), lambda guid: "acme"), Step2KeyCheck)
 
     def test_decisions(self) -> None:
         live = {"g-acme": "acme"}

@@ -276,12 +276,20 @@ class PlivoCarrier:
             payload = None
         request_uuid = payload.get("request_uuid") if isinstance(payload, dict) else None
         if not isinstance(request_uuid, str) or not request_uuid:
-            logger.error("carrier.request_failed", operation="originate",
-                         status=response.status_code, error="no request_uuid in the answer",
-                         leg_id=request.leg_id)
+            logger.error(
+                "carrier.request_failed",
+                operation="originate",
+                status=response.status_code,
+                error="no request_uuid in the answer",
+                leg_id=request.leg_id,
+            )
             raise CarrierError("plivo originate: the answer carried no request_uuid")
-        logger.debug("carrier.originated", leg_id=request.leg_id, request_uuid=request_uuid,
-                     message=payload.get("message", "") if isinstance(payload, dict) else "")
+        logger.debug(
+            "carrier.originated",
+            leg_id=request.leg_id,
+            request_uuid=request_uuid,
+            message=payload.get("message", "") if isinstance(payload, dict) else "",
+        )
         return request_uuid
 
     async def cancel(self, request_id: str) -> None:
@@ -333,8 +341,9 @@ class PlivoCarrier:
             except _NotSent as exc:
                 if not connect_retried:
                     connect_retried = True
-                    logger.info("carrier.connect_retried", operation=op.name,
-                                error=str(exc.__cause__))
+                    logger.info(
+                        "carrier.connect_retried", operation=op.name, error=str(exc.__cause__)
+                    )
                     await trio.sleep(CONNECT_RETRY_DELAY_S)
                     continue
                 raise self._failed(op, exc) from exc.__cause__

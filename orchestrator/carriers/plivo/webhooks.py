@@ -220,16 +220,25 @@ def parse_event(
     match route:
         case Route.LEG_RING:
             guid, leg_id = _leg_ids(query, route)
-            return LegRinging(guid, leg_id, request_id=_request_id(form),
-                              call_id=_field(form, "CallUUID"))
+            return LegRinging(
+                guid, leg_id, request_id=_request_id(form), call_id=_field(form, "CallUUID")
+            )
         case Route.LEG_ANSWER:
             guid, leg_id = _leg_ids(query, route)
-            return LegAnswered(guid, leg_id, call_id=_required(form, "CallUUID", route),
-                               request_id=_request_id(form))
+            return LegAnswered(
+                guid,
+                leg_id,
+                call_id=_required(form, "CallUUID", route),
+                request_id=_request_id(form),
+            )
         case Route.LEG_DIGITS:
             guid, leg_id = _leg_ids(query, route)
-            return LegDigits(guid, leg_id, call_id=_required(form, "CallUUID", route),
-                             digits=_field(form, "Digits"))
+            return LegDigits(
+                guid,
+                leg_id,
+                call_id=_required(form, "CallUUID", route),
+                digits=_field(form, "Digits"),
+            )
         case Route.LEG_HANGUP:
             return _leg_ended(query, form)
         case Route.CONFERENCE:
@@ -238,8 +247,9 @@ def parse_event(
             return _voicemail_recorded(query, form)
         case Route.IVR:
             guid = call_guid(query, "IVR callback URL")
-            return IvrAnswered(guid, call_id=_required(form, "CallUUID", route),
-                               digits=_field(form, "Digits"))
+            return IvrAnswered(
+                guid, call_id=_required(form, "CallUUID", route), digits=_field(form, "Digits")
+            )
         case Route.LEAD_HANGUP:
             # the lead's URLs are set on the Plivo application: no ids of ours in them; the
             # orchestrator resolves the call by its carrier id

@@ -150,9 +150,14 @@ def ivr_xml(guid: str, menu: IvrMenu, urls: CallbackUrls) -> str:
     plantype)."""
     response = plivoxml.ResponseElement()
     ask = plivoxml.GetDigitsElement(
-        action=urls.ivr(guid), method="POST", num_digits=1, valid_digits=menu.keys,
-        timeout=max(1, math.ceil(menu.timeout_s)), retries=menu.retries + 1,
-        finish_on_key="", redirect=True,
+        action=urls.ivr(guid),
+        method="POST",
+        num_digits=1,
+        valid_digits=menu.keys,
+        timeout=max(1, math.ceil(menu.timeout_s)),
+        retries=menu.retries + 1,
+        finish_on_key="",
+        redirect=True,
     )
     ask.add_speak(menu.prompt)
     response.add(ask)
