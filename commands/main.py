@@ -196,6 +196,36 @@ def run_demo(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+# --- migrate ------------------------------------------------------------------------------------
+
+
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_config_argument(parser)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """Bring the store's schema to this release's newest revision (``serve`` does it too)."""
+    settings = _load(args.config)
+    if settings is None:
+        return EXIT_CONFIG
+    import sqlalchemy
+
+    from store.engine import engine_url
+    from store.migrate import migrate
+
+    engine = sqlalchemy.create_engine(engine_url(settings.store.url))
+    try:
+        found, now = migrate(engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        print(f"{redact_url(settings.store.url)}: cannot migrate: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        engine.dispose()
+    was = "an empty database" if found is None else f"revision {found}"
+    print(f"{redact_url(settings.store.url)}: schema at revision {now} (was {was})")
+    return EXIT_OK
+
+
 # --- the table -----------------------------------------------------------------------------------
 
 COMMANDS: tuple[Subcommand, ...] = (
@@ -217,6 +247,13 @@ COMMANDS: tuple[Subcommand, ...] = (
         "validate a config file and explain every problem",
         _check_config_arguments,
         run_check_config,
+    ),
+    Subcommand(
+        "migrate",
+        "bring the store's schema to this release's newest revision (serve does it at start, "
+        "under a lock)",
+        _migrate_arguments,
+        run_migrate,
     ),
     Subcommand(
         "calls",

@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel
 
 from orchestrator.errors import StoreError
-from store.tables import ALL_TABLES
+from store.migrate import migrate
+
+logger = structlog.get_logger()
 
 #: How long a SQLite connection waits for a lock held by another process before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5_000
@@ -55,7 +57,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_store_engine(url: str, *, connect_args: Mapping[str, Any] | None = None) -> StoreEngine:
-    """Build the engine for ``url`` and create any missing table or index.
+    """Build the engine for ``url`` and bring its schema to the newest revision
+    (:mod:`store.migrate`).
 
     Error handling: a malformed or unsupported URL, or a database that cannot be reached or
     written, raises :class:`StoreError` (with the SQLAlchemy error as its cause).
@@ -69,11 +72,21 @@ def create_store_engine(url: str, *, connect_args: Mapping[str, Any] | None = No
     except (SQLAlchemyError, OSError) as exc:
         raise StoreError(f"cannot use the store URL {parsed!r}: {exc}") from exc
     try:
-        SQLModel.metadata.create_all(db.engine, tables=list(ALL_TABLES))
+        found, now = migrate(db.engine)
     except SQLAlchemyError as exc:
         db.engine.dispose()
         raise StoreError(f"cannot open the store at {parsed!r}: {exc}") from exc
+    if found != now:
+        logger.info("store.migrated", from_revision=found, to_revision=now)
     return db
+
+
+def engine_url(url: str) -> URL:
+    """``url`` as SQLAlchemy takes it: ``postgresql://`` means the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def _build_engine(parsed: URL, args: dict[str, Any]) -> StoreEngine:

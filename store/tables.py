@@ -1,4 +1,8 @@
-"""The database schema: six SQLModel tables, and their SQLAlchemy Core ``Table`` objects.
+"""The database schema: SQLModel tables, and their SQLAlchemy Core ``Table`` objects.
+
+The schema is versioned with Alembic (``store/migrations``): these classes are the schema at
+the newest revision, and a test holds the migrations and these declarations to the same
+columns and indexes. Change both together, in a new revision.
 
 Times are epoch seconds (float). Enums are stored as their string values; the customer's
 integer ids (AgentID, ReferralID) as BIGINT, since the API doc only says "Int". Indexes serve
@@ -56,6 +60,10 @@ class CallRow(SQLModel, table=True):
     outcome: str | None = None
     agent1_id: int | None = Field(default=None, sa_type=BigInteger)
     message_link: str | None = None
+    # the cluster (docs/contract.md §11): who routes this call, and the plan it was given
+    owner_id: str | None = Field(default=None, index=True)
+    owner_epoch: int = 0
+    plan: str | None = None  # JSON of the routing plan (orchestrator.plan_codec)
 
 
 class LegRow(SQLModel, table=True):
@@ -103,6 +111,10 @@ class OutboxRow(SQLModel, table=True):
     delivered_at: float | None = None
     dead: bool = False
     last_error: str = ""
+    # shared delivery: the customer's host (the per-customer bound), and who holds the row now
+    host: str = Field(default="", index=True)
+    claimed_by: str | None = None
+    claim_until: float | None = None
 
 
 class ReferralRow(SQLModel, table=True):
@@ -126,6 +138,58 @@ class ReferralRow(SQLModel, table=True):
     expires_at: float = Field(index=True)
 
 
+class OutboxHostRow(SQLModel, table=True):
+    """One row per customer host: locked while an instance claims that host's posts, so the
+    per-customer bound holds across the cluster (a short row lock, never across a post)."""
+
+    __tablename__ = "outbox_hosts"
+
+    host: str = Field(primary_key=True)
+
+
+class InstanceRow(SQLModel, table=True):
+    """One service instance (``orchestrator serve``) and its lease (docs/contract.md §11).
+
+    ``epoch`` counts the instance's incarnations: a restart with the same id takes the row over
+    only once the old lease has run out (or it stopped cleanly), and every renewal checks it.
+    """
+
+    __tablename__ = "instances"
+
+    instance_id: str = Field(primary_key=True)
+    epoch: int = 0
+    internal_url: str = ""  # how the other instances reach it
+    callback_url: str = ""  # its public base for the carrier's callbacks
+    clustered: bool = False
+    started_at: float
+    heartbeat_at: float
+    lease_until: float = Field(index=True)
+    draining: bool = False
+    stopped_at: float | None = None
+
+
+class TrackingNumberRow(SQLModel, table=True):
+    """One number of a campaign's referral pool and the referral it is handed to now."""
+
+    __tablename__ = "tracking_numbers"
+
+    number: str = Field(primary_key=True)
+    campaign: str
+    referral_id: int | None = Field(default=None, sa_type=BigInteger)
+    assigned_at: float | None = None
+    expires_at: float | None = None
+
+
+class CounterRow(SQLModel, table=True):
+    """Named counters (``referral_id``): incremented under the row's lock, so two instances
+    never take the same value."""
+
+    __tablename__ = "counters"
+
+    name: str = Field(primary_key=True)
+    value: int = Field(default=0, sa_type=BigInteger)
+
+
 def _table(model: type[SQLModel]) -> Table:
     return cast("Table", model.__table__)  # type: ignore[attr-defined]
 
@@ -136,6 +200,13 @@ LEGS = _table(LegRow)
 CALL_EVENTS = _table(CallEventRow)
 OUTBOX = _table(OutboxRow)
 REFERRALS = _table(ReferralRow)
+OUTBOX_HOSTS = _table(OutboxHostRow)
+INSTANCES = _table(InstanceRow)
+TRACKING_NUMBERS = _table(TrackingNumberRow)
+COUNTERS = _table(CounterRow)
 
 #: Every table, parents before children (the order to count, create, or empty them in).
-ALL_TABLES: tuple[Table, ...] = (AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX, REFERRALS)
+ALL_TABLES: tuple[Table, ...] = (
+    AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX, REFERRALS, OUTBOX_HOSTS, INSTANCES,
+    TRACKING_NUMBERS, COUNTERS,
+)
