@@ -31,11 +31,19 @@ import trio
 from actors.context import CallContext
 from actors.dialer import end_legs, place_leg
 from actors.mailbox import Envelope, ReplySlot, open_mailbox
+from actors.ownership import Ownership
 from actors.race import Leg, LegPhase
 from actors.referee import Effect, EndStray, Log, Note, Now, Referee, Signal
 from actors.teardown import Target
+from orchestrator.cluster_results import PlanCommit
 from orchestrator.config import Campaign
-from orchestrator.errors import CarrierError, OrchestratorError, PlanConflict, PlanRejected
+from orchestrator.errors import (
+    CarrierError,
+    OrchestratorError,
+    PlanConflict,
+    PlanRejected,
+    StoreError,
+)
 from orchestrator.ivr import IvrMenu
 from orchestrator.messages import (
     TAKEN_TEXT,
@@ -50,7 +58,7 @@ from orchestrator.messages import (
 from orchestrator.model import CallState, LegResult, Outcome, RoutingPlan, Tier
 from orchestrator.plan_parser import parse_routing_plan, plan_fields_present
 from orchestrator.ports import Customer
-from orchestrator.records import CallFinished, CallStarted, CallStateChanged, PlanAccepted
+from orchestrator.records import CallFinished, CallStateChanged, PlanAccepted
 
 logger = structlog.get_logger()
 
@@ -93,6 +101,7 @@ class CallSupervisor:
     __slots__ = (  # thousands live at once: no per-instance dict
         "_connected_at",
         "_customer",
+        "_duplicate",
         "_ended_by_operator",
         "_finished",
         "_forwarded",
@@ -102,6 +111,7 @@ class CallSupervisor:
         "_new_leg_id",
         "_nursery",
         "_outcomes",
+        "_ownership",
         "_plan_ready",
         "_route_scope",
         "_signals",
@@ -120,6 +130,7 @@ class CallSupervisor:
         ctx: CallContext,
         campaign: Campaign,
         *,
+        ownership: Ownership,
         customer: Customer,
         outcomes: OutcomeSink,
         new_leg_id: Callable[[], str],
@@ -127,6 +138,8 @@ class CallSupervisor:
     ) -> None:
         self.ctx = ctx
         self.campaign = campaign
+        self._ownership = ownership
+        self._duplicate = False
         self._customer = customer
         self._outcomes = outcomes
         self._new_leg_id = new_leg_id
@@ -209,8 +222,15 @@ class CallSupervisor:
             return None if slot is None else Release(TAKEN_TEXT)
         return None if slot is None else await slot.get(REPLY_TIMEOUT_S)
 
+    def take_plan(self, plan: RoutingPlan) -> None:
+        """The directory committed ``plan`` as this call's plan: route it."""
+        if self.plan is None:
+            self.plan = plan
+            self._plan_ready.set()
+
     def offer_plan(self, plan: RoutingPlan) -> RoutingPlan:
-        """Hand a Step 2 plan to the call (synchronously, so two posts cannot both win).
+        """Hand a plan to the call, checked against the plan it has (the synchronous plan of
+        Step 1, already committed in the directory).
 
         Raises:
             PlanConflict: the call has a different plan already, or no longer waits for one.
@@ -271,7 +291,6 @@ class CallSupervisor:
             call_uuid=call.carrier_call_id,
         ):
             try:
-                await self.ctx.recorder.record(CallStarted(call, self.ctx.now()))
                 self.ctx.event(
                     "call.started",
                     lead_phone=call.lead_phone,
@@ -279,6 +298,9 @@ class CallSupervisor:
                     plantype=call.plantype,
                     referral_id=call.details.referral_id,
                 )
+                if not await self._claim():
+                    self.ctx.journal.clear()  # nothing of ours belongs to that call's log
+                    return  # another instance routes this lead (a carrier retry reached us)
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     nursery.start_soon(self._dispatch)
@@ -289,8 +311,28 @@ class CallSupervisor:
                     finally:
                         nursery.cancel_scope.cancel(reason="call finished")
             finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
-                    await self._finish()
+                if not self._duplicate:
+                    with trio.CancelScope(shield=True), trio.move_on_after(FINALIZE_TIMEOUT_S):
+                        await self._finish()
+
+    async def _claim(self) -> bool:
+        """Claim the call in the directory before anything goes out (docs/contract.md §11).
+
+        False when the call's row is already there, owned elsewhere: the lead's answer request
+        was retried and reached us too. The owner routes it; this supervisor leaves without a
+        trace. A directory that cannot be reached does not stop the call: it is routed here.
+        """
+        state = CallState.IVR if self.campaign.ivr is not None else CallState.INITIAL_POST
+        try:
+            claim = await self._ownership.claim(self.ctx.call, state)
+        except StoreError as exc:
+            self.ctx.event("call.claim_failed", error=str(exc), level="error")
+            return True
+        if claim.claimed:
+            return True
+        self._duplicate = True
+        logger.info("call.duplicate_elsewhere", owner=claim.owner_id)
+        return False
 
     async def _dispatch(self) -> None:
         """The one reader of the mailbox: every decision about this call is made here."""
@@ -353,10 +395,11 @@ class CallSupervisor:
                 await self._set_state(CallState.WAITING_PLAN)
                 with trio.move_on_after(self.ctx.routing.plan_timeout_s):
                     await self._plan_ready.wait()
+            if self.plan is None:
+                await self._give_up_plan()
             plan = self.plan
             if plan is None:
-                # Too late for Step 2 from here on: offer_plan answers 409.
-                await self._set_state(CallState.VOICEMAIL)
+                self.state = CallState.VOICEMAIL  # the directory has it: Step 2 answers 409 now
                 return await self._voicemail("plan_timeout")
             await self.ctx.recorder.record(
                 PlanAccepted(self.tracking_guid, plan.fingerprint(), plan.agents, self.ctx.now())
@@ -383,6 +426,18 @@ class CallSupervisor:
         await self._set_state(CallState.VOICEMAIL)
         return await self._voicemail("all_tiers_failed")
 
+    async def _give_up_plan(self) -> None:
+        """The plan timeout, settled by the directory against a plan committed at the same
+        moment (possibly on another instance): the plan, if there is one, wins."""
+        try:
+            plan = await self._ownership.give_up(self.tracking_guid, CallState.VOICEMAIL)
+        except (StoreError, ValueError) as exc:
+            self.ctx.event("plan.timeout_unsettled", error=str(exc), level="warning")
+            return
+        if plan is not None and self.plan is None:
+            self.ctx.event("plan.arrived_at_timeout")
+            self.take_plan(plan)
+
     async def _ask_ivr(self, menu: IvrMenu) -> bool:
         """The campaign's question (docs/contract.md §8). False if the lead chose to be
         forwarded."""
@@ -404,6 +459,9 @@ class CallSupervisor:
             return False
         self.ctx.call = self.referee.call = replace(self.ctx.call, plantype=choice.plantype)
         await self._set_state(CallState.INITIAL_POST)
+        # durable before Step 1 goes out: a plan may arrive at any instance right after it
+        with trio.move_on_after(FINALIZE_TIMEOUT_S):
+            await self.ctx.recorder.flush()
         return True
 
     async def _initial_post(self, *, reduced: bool = False) -> None:
@@ -458,8 +516,18 @@ class CallSupervisor:
                 "step1.plan_rejected", problems=["TrackingGUID names another call"], level="warning"
             )
             return
+        try:
+            committed = await self._ownership.commit(plan)
+        except StoreError as exc:
+            self.ctx.event("step1.plan_uncommitted", error=str(exc), level="warning")
+            committed = PlanCommit.COMMITTED  # route it here all the same
+        if committed is PlanCommit.CONFLICT:
+            self.ctx.event(
+                "step1.plan_rejected", problems=["the call already has a plan"], level="warning"
+            )
+            return
         self.ctx.event("plan.synchronous")
-        self.offer_plan(plan)
+        self.take_plan(plan)
 
     async def _run_tier(self, tier: Tier) -> bool:
         """Ring every agent of ``tier`` at once; True if one accepted. Returns only once every

@@ -29,6 +29,7 @@ from orchestrator.model import PlanAgent, RoutingPlan
 from orchestrator.ports import CustomerReply
 from orchestrator.records import Record
 from orchestrator.service import Orchestrator
+from store.memory_directory import MemoryDirectory
 
 
 class NullRecorder:
@@ -74,7 +75,11 @@ async def main(calls: int, legs: int, trace: bool) -> None:
     phones = [f"30000{i:05d}" for i in range(calls * legs)]
     carrier = FakeCarrier(default_agent=AgentScript(ring_forever=True), keep_log=False)
     orchestrator = Orchestrator(
-        settings, carrier=carrier, recorder=NullRecorder(), customer=QuietCustomer()
+        settings,
+        carrier=carrier,
+        recorder=NullRecorder(),
+        customer=QuietCustomer(),
+        directory=MemoryDirectory(),
     )
     carrier.deliver = orchestrator.deliver
     async with trio.open_nursery() as nursery:

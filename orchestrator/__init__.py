@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from orchestrator.errors import CarrierRateLimited as CarrierRateLimited
     from orchestrator.errors import ConfigError as ConfigError
     from orchestrator.errors import CustomerError as CustomerError
+    from orchestrator.errors import InstanceInUse as InstanceInUse
     from orchestrator.errors import NoTrackingNumbers as NoTrackingNumbers
     from orchestrator.errors import OrchestratorError as OrchestratorError
+    from orchestrator.errors import PeerUnreachable as PeerUnreachable
     from orchestrator.errors import PlanConflict as PlanConflict
     from orchestrator.errors import PlanRejected as PlanRejected
     from orchestrator.errors import Problem as Problem
@@ -64,8 +66,10 @@ _EXPORTS: dict[str, str] = {
             "CarrierRateLimited",
             "ConfigError",
             "CustomerError",
+            "InstanceInUse",
             "NoTrackingNumbers",
             "OrchestratorError",
+            "PeerUnreachable",
             "PlanConflict",
             "PlanRejected",
             "Problem",

@@ -30,6 +30,8 @@ CarrierKind = Literal["plivo", "simulator"]
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Shortest accepted ``campaigns[].api_key``: a guessable key protects nothing.
 API_KEY_MIN_CHARS = 16
+#: Shortest accepted ``cluster.secret`` (it authenticates one instance to another).
+CLUSTER_SECRET_MIN_CHARS = 32
 #: Credentials of the built-in simulator's account when ``carrier.kind = "simulator"`` leaves
 #: them empty: the simulator's own defaults.
 SIMULATOR_AUTH_ID = DEFAULT_AUTH_ID
@@ -41,11 +43,31 @@ class ServerSettings:
     bind: str = "127.0.0.1:8080"
     public_url: str = "http://127.0.0.1:8080"
     drain_s: float = 10.0
+    #: This instance's own public base for the carrier's callbacks ("" = ``public_url``).
+    callback_url: str = ""
+
+    @property
+    def callback_base(self) -> str:
+        """The base of every callback URL this instance gives the carrier."""
+        return (self.callback_url or self.public_url).rstrip("/")
 
     @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.bind.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Several instances on one PostgreSQL database (docs/contract.md §11). ``enabled`` when
+    the config has a ``[cluster]`` table."""
+
+    enabled: bool = False
+    instance_id: str = ""  # "" = the bind's host:port
+    internal_url: str = ""  # how the other instances reach this one; "" = http://{bind}
+    secret: str = field(default="", repr=False)  # authenticates instance-to-instance requests
+    heartbeat_s: float = 1.0
+    lease_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +170,18 @@ class Settings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     outbox: OutboxSettings = field(default_factory=OutboxSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     campaigns: tuple[Campaign, ...] = ()
+
+    @property
+    def instance_id(self) -> str:
+        """This instance's id: ``cluster.instance_id``, else the bind's ``host:port``."""
+        return self.cluster.instance_id or self.server.bind
+
+    @property
+    def internal_url(self) -> str:
+        """How the other instances reach this one."""
+        return (self.cluster.internal_url or f"http://{self.server.bind}").rstrip("/")
 
     def campaign_for_number(self, number: str) -> Campaign | None:
         """The campaign that owns the 10-digit ``number`` (one of its ``numbers`` or
@@ -171,6 +204,26 @@ def _is_url(value: Any) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"must be an http(s) URL, got {value!r}"
+    return None
+
+
+def _empty_or_url(value: Any) -> str | None:
+    return None if value == "" else _is_url(value)
+
+
+def _instance_id(value: Any) -> str | None:
+    if value == "":
+        return None
+    if len(value) > 64 or not all(c.isalnum() or c in "-_.:" for c in value):
+        return f"must be at most 64 letters, digits or -_.: , got {value[:70]!r}"
+    return None
+
+
+def _cluster_secret(value: Any) -> str | None:
+    if value == "":
+        return None
+    if len(value) < CLUSTER_SECRET_MIN_CHARS or not value.isascii() or not value.isprintable():
+        return f"must be at least {CLUSTER_SECRET_MIN_CHARS} printable ASCII characters"
     return None
 
 
@@ -251,6 +304,7 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "bind": _Key(str, "127.0.0.1:8080", _is_bind),
         "public_url": _Key(str, "http://127.0.0.1:8080", _is_url),
         "drain_s": _Key(_NUMBER, 10.0, _positive),
+        "callback_url": _Key(str, "", _empty_or_url),
     },
     "store": {"url": _Key(str, "sqlite:///orchestrator.db", _is_store_url)},
     "carrier": {
@@ -279,6 +333,13 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "max_retry_s": _Key(_NUMBER, 900.0, _positive),
         "give_up_after_s": _Key(_NUMBER, 86_400.0, _positive),
         "per_customer": _Key(int, 4, _positive),
+    },
+    "cluster": {
+        "instance_id": _Key(str, "", _instance_id),
+        "internal_url": _Key(str, "", _empty_or_url),
+        "secret": _Key(str, "", _cluster_secret),
+        "heartbeat_s": _Key(_NUMBER, 1.0, _positive),
+        "lease_s": _Key(_NUMBER, 5.0, _positive),
     },
     "simulator": {
         "time_scale": _Key(_NUMBER, 1.0, _positive),
@@ -402,6 +463,49 @@ def _read_numbers(
     return numbers
 
 
+def _cluster_problems(data: Mapping[str, Any], sections: Mapping[str, Any]) -> list[Problem]:
+    """What a ``[cluster]`` table needs: PostgreSQL, a secret, a lease longer than two
+    heartbeats, and an internal URL when the bind address is a wildcard."""
+    if "cluster" not in data:
+        return []
+    cluster, problems = sections["cluster"], []
+    url = sections["store"].get("url", "")
+    if isinstance(url, str) and url.startswith("sqlite"):
+        problems.append(
+            Problem(
+                "cluster",
+                "a cluster needs PostgreSQL (store.url is SQLite, the embedded single-process "
+                'store): set store.url = "postgresql+psycopg://..." or remove [cluster]',
+            )
+        )
+    if not cluster.get("secret"):
+        problems.append(
+            Problem(
+                "cluster.secret",
+                "required in a cluster: every instance-to-"
+                "instance request is signed with it (the same on all)",
+            )
+        )
+    heartbeat, lease = cluster.get("heartbeat_s"), cluster.get("lease_s")
+    if isinstance(heartbeat, float) and isinstance(lease, float) and lease <= 2 * heartbeat:
+        problems.append(
+            Problem(
+                "cluster.lease_s",
+                f"must be more than twice heartbeat_s ({heartbeat:g}), got {lease:g}",
+            )
+        )
+    bind = sections["server"].get("bind", "")
+    host = bind.rpartition(":")[0].strip("[]") if isinstance(bind, str) else ""
+    if host in ("0.0.0.0", "::", "") and not cluster.get("internal_url"):
+        problems.append(
+            Problem(
+                "cluster.internal_url",
+                f"required when server.bind ({bind}) listens on every address",
+            )
+        )
+    return problems
+
+
 def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from a decoded TOML mapping.
 
@@ -440,6 +544,7 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
                 "required to verify Plivo signatures (set it, or env PLIVO_AUTH_TOKEN)",
             )
         )
+    problems += _cluster_problems(data, sections)
     secret_of: dict[str, str] = {}
     for i, campaign in enumerate(campaigns):
         known = secret_of.setdefault(campaign.outcome_post_url, campaign.outcome_secret)
@@ -461,6 +566,7 @@ def parse_settings(data: Mapping[str, Any], env: Mapping[str, str] | None = None
         simulator=SimulatorSettings(**sections["simulator"]),
         outbox=OutboxSettings(**sections["outbox"]),
         operator=OperatorSettings(**sections["operator"]),
+        cluster=ClusterSettings(enabled="cluster" in data, **sections["cluster"]),
         campaigns=tuple(campaigns),
     )
 

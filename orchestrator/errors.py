@@ -5,6 +5,8 @@ Every error this project raises on purpose is one of these; the tree says who is
 
     OrchestratorError
     ├── ConfigError            the operator's config file (every problem at once)
+    ├── InstanceInUse          the operator's deployment: the instance id, or (one instance
+    │                          without a cluster) the database, is in use by a live instance
     ├── ProblemsError          a request with fields that fail validation (every problem at once)
     │   ├── PlanRejected       the customer's Step 2 plan                      [400]
     │   ├── ReferralRejected   the website's POST /referrals                   [400]
@@ -18,6 +20,7 @@ Every error this project raises on purpose is one of these; the tree says who is
     ├── CarrierError           the carrier (Plivo) failed or refused a request
     │   └── CarrierRateLimited the carrier answered 429
     ├── CustomerError          the customer's endpoint failed (network, timeout, bad body)
+    ├── PeerUnreachable        another instance of the cluster did not answer
     └── StoreError             the database failed                             [503]
 
 The simulator, a product of its own, has its own errors (``simulator.errors``).
@@ -58,6 +61,11 @@ class ConfigError(OrchestratorError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("; ".join(str(p) for p in problems))
+
+
+class InstanceInUse(OrchestratorError):
+    """Another live instance holds this instance id — or, for an instance without cluster
+    configuration, the database. The service does not start."""
 
 
 class ProblemsError(OrchestratorError):
@@ -114,6 +122,10 @@ class CarrierRateLimited(CarrierError):
 
 class CustomerError(OrchestratorError):
     """The customer's web endpoint could not be reached or answered unusably."""
+
+
+class PeerUnreachable(OrchestratorError):
+    """Another instance of the cluster (a call's owner) did not answer in time."""
 
 
 class StoreError(OrchestratorError):

@@ -12,6 +12,8 @@ text in ``call=`` must never reach an XML document or a log line).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import uuid
@@ -38,3 +40,14 @@ def canonical_guid(text: str) -> str | None:
 
 def is_leg_id(text: str) -> bool:
     return LEG_ID_PATTERN.fullmatch(text) is not None
+
+
+def tracking_guid_for(carrier_call_id: str, key: bytes) -> str:
+    """The TrackingGUID of the lead's call ``carrier_call_id``: a UUID4 made from a keyed hash
+    of it, so that every instance holding ``key`` derives the same one. A carrier retry of the
+    lead's answer that reaches another instance then names the same call (and the same hold
+    room), and the store sees it is taken. Unpredictable without the key."""
+    digest = bytearray(hmac.new(key, carrier_call_id.encode(), hashlib.sha256).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40  # version 4
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return str(uuid.UUID(bytes=bytes(digest)))

@@ -7,11 +7,14 @@ through their constructors and never import an implementation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from orchestrator.cluster_results import CallClaim, PlanCommit
 from orchestrator.messages import LeadTarget
+from orchestrator.model import CallState, InboundCall
+from orchestrator.read_models import CallOwner, InstanceView
 from orchestrator.records import Record
 
 
@@ -108,3 +111,93 @@ class CallLookup(Protocol):
     """Read access to calls that are no longer live (the store's read side)."""
 
     async def get_call(self, tracking_guid: str) -> StoredCall | None: ...
+
+
+# --- the cluster (docs/contract.md §11) ---------------------------------------------------------
+
+
+class InstanceRegistry(Protocol):
+    """The instances table (the store): registration, leases, who is live."""
+
+    async def register_instance(
+        self,
+        instance_id: str,
+        *,
+        internal_url: str,
+        callback_url: str,
+        clustered: bool,
+        now: float,
+        lease_s: float,
+    ) -> int:
+        """Take this incarnation's row; return its epoch (``InstanceInUse`` if held)."""
+        ...
+
+    async def renew_lease(
+        self, instance_id: str, epoch: int, *, now: float, lease_s: float, draining: bool = False
+    ) -> bool:
+        """Extend the lease; False when another incarnation holds the row now."""
+        ...
+
+    async def stop_instance(self, instance_id: str, epoch: int, *, now: float) -> None: ...
+
+    async def live_instances(self, *, now: float) -> Sequence[InstanceView]: ...
+
+
+class CallDirectory(Protocol):
+    """The calls table as a directory: who owns a call, and its plan (the store)."""
+
+    async def claim_call(
+        self, call: InboundCall, *, owner_id: str, owner_epoch: int, state: CallState, now: float
+    ) -> CallClaim: ...
+
+    async def commit_plan(
+        self, tracking_guid: str, *, plan: str, fingerprint: str, now: float
+    ) -> PlanCommit: ...
+
+    async def give_up_plan(
+        self, tracking_guid: str, *, state: CallState, now: float
+    ) -> str | None: ...
+
+    async def owner_of_call(self, tracking_guid: str) -> CallOwner | None: ...
+
+    async def owner_of_carrier_call(self, carrier_call_id: str) -> CallOwner | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedReply:
+    """The owner's answer to a request handed on to it, to be given back as is."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+class Peers(Protocol):
+    """Requests to the other instances (the owner of a call), authenticated."""
+
+    async def forward(
+        self,
+        internal_url: str,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes,
+        content_type: str,
+    ) -> ForwardedReply:
+        """Hand a carrier request on to the instance at ``internal_url``.
+
+        Raises:
+            PeerUnreachable: no answer from it.
+        """
+        ...
+
+    async def hand_plan(self, internal_url: str, tracking_guid: str, plan: str) -> bool:
+        """Tell the owner its call has a committed plan (``plan``: the plan's JSON); False
+        when it could not be told (it reads the plan from the store at its plan timeout)."""
+        ...
+
+    async def end_call(self, internal_url: str, tracking_guid: str, reason: str) -> bool | None:
+        """Ask the owner to end its live call: True ended, False not live there, None
+        unreachable."""
+        ...

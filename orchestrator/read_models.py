@@ -166,3 +166,31 @@ class AgentPage:
 
     agents: tuple[AgentActivity, ...]
     next_cursor: str | None
+
+
+# --- the cluster (docs/contract.md §11) --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """A service instance as the instances table shows it."""
+
+    instance_id: str
+    epoch: int
+    internal_url: str
+    callback_url: str
+    clustered: bool
+    heartbeat_at: float
+    lease_until: float
+    draining: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallOwner:
+    """Who routes a call (and what a non-owner needs to know to hand it on)."""
+
+    tracking_guid: str
+    owner_id: str | None
+    owner_epoch: int
+    campaign: str
+    finished: bool

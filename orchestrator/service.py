@@ -15,20 +15,25 @@ finish, then cancel the rest — each still ends its legs and records its outcom
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from functools import partial
 
 import structlog
 import trio
 
 from actors.context import CallContext
+from actors.instance import Instance
 from actors.outbox import OutboxDeliverer
+from actors.ownership import Ownership
 from actors.supervisor import CallSupervisor
 from actors.teardown import Target, Teardown, TeardownPolicy
+from orchestrator.cluster_results import PlanCommit
 from orchestrator.config import Settings
-from orchestrator.errors import CallNotFound, PlanConflict
-from orchestrator.ids import new_leg_id, new_tracking_guid
+from orchestrator.errors import CallNotFound, PlanConflict, StoreError
+from orchestrator.ids import new_leg_id, tracking_guid_for
 from orchestrator.messages import (
     LEAD_UNAVAILABLE_TEXT,
     TAKEN_TEXT,
@@ -45,7 +50,9 @@ from orchestrator.messages import (
     Release,
 )
 from orchestrator.model import NO_DETAILS, InboundCall, LeadDetails, RoutingPlan
-from orchestrator.ports import CallLookup, Carrier, Customer, Recorder
+from orchestrator.plan_codec import plan_to_json
+from orchestrator.ports import CallDirectory, Carrier, Customer, Peers, Recorder
+from orchestrator.read_models import InstanceView
 from orchestrator.referrals import ReferralBook
 
 logger = structlog.get_logger()
@@ -68,24 +75,34 @@ class Orchestrator:
         carrier: Carrier,
         recorder: Recorder,
         customer: Customer,
-        lookup: CallLookup | None = None,
+        directory: CallDirectory,
         outcomes: OutboxDeliverer | None = None,
         now: Callable[[], float] = time.time,
-        new_guid: Callable[[], str] = new_tracking_guid,
+        guid_key: bytes | None = None,
         referrals: ReferralBook | None = None,
         teardown: Teardown | None = None,
+        instance: Instance | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self.settings = settings
         self._carrier = carrier
+        self._directory = directory
+        #: This instance in the cluster (None: a single instance; calls are still claimed in
+        #: the directory, which tells a second instance on the database that they are taken).
+        self.instance = instance
+        self._peers = peers
+        self.instance_id = settings.instance_id
+        # TrackingGUIDs derive from the lead's CallUUID: every instance of a cluster (same key)
+        # names a carrier retry's call the same (docs/contract.md §1.5)
+        key = guid_key or secrets.token_bytes(32)
+        self._new_guid: Callable[[str], str] = partial(_guid_for, key=key)
         # ending legs at the carrier: given by the wiring (already running), or our own
         self._owns_teardown = teardown is None
         self.teardown = teardown or Teardown(carrier, TeardownPolicy.from_settings(settings))
         self._recorder = recorder
         self._customer = customer
-        self._lookup = lookup
         self.outcomes = outcomes or OutboxDeliverer(customer, recorder, now=now)
         self._now = now
-        self._new_guid = new_guid
         # referrals: who a call to a tracking number is (docs/contract.md §7)
         self._referrals = referrals
         self._calls: dict[str, CallSupervisor] = {}
@@ -198,7 +215,7 @@ class Orchestrator:
             return InboundRejected("not accepting calls")
         if details is None and self._referrals is not None:  # referrals (docs/contract.md §7)
             details = self._referrals.attribute(to_number, self._now())
-        guid = self._new_guid()
+        guid = self._new_guid(carrier_call_id)
         call = InboundCall(
             tracking_guid=guid,
             carrier_call_id=carrier_call_id,
@@ -220,6 +237,7 @@ class Orchestrator:
         sup = CallSupervisor(
             ctx,
             campaign,
+            ownership=self._ownership(),
             customer=self._customer,
             outcomes=self.outcomes,
             new_leg_id=new_leg_id,
@@ -285,20 +303,120 @@ class Orchestrator:
 
     # --- customer side ---------------------------------------------------------------------
 
+    def guid_for(self, carrier_call_id: str) -> str:
+        """The TrackingGUID the lead's call ``carrier_call_id`` gets (on every instance)."""
+        return self._new_guid(carrier_call_id)
+
+    def _ownership(self) -> Ownership:
+        epoch = self.instance.epoch if self.instance is not None else 0
+        return Ownership(self._directory, self.instance_id, epoch, self._now)
+
     async def submit_plan(self, plan: RoutingPlan) -> RoutingPlan:
-        """Step 2: hand ``plan`` to its waiting call; returns the plan in effect.
+        """Step 2: commit ``plan`` as its call's plan, then hand it to the call (here, or on the
+        instance that owns it); returns the plan in effect.
+
+        The directory decides (one conditional write): a plan is taken only while the call has
+        none and still waits for one — whichever instance the customer posted to.
 
         Raises:
             CallNotFound: no call has this TrackingGUID (404).
             PlanConflict: the call has a different plan, or no longer waits for one (409).
         """
-        sup = self._calls.get(plan.tracking_guid)
-        if sup is not None:
-            return sup.offer_plan(plan)
-        if self._lookup is not None:
-            stored = await self._lookup.get_call(plan.tracking_guid)
-            if stored is not None:
-                if stored.plan_fingerprint == plan.fingerprint():
-                    return plan
-                raise PlanConflict("this call is over and no longer takes a routing plan")
-        raise CallNotFound(f"no call with TrackingGUID {plan.tracking_guid}")
+        guid = plan.tracking_guid
+        result = await self._ownership().commit(plan)
+        if result is PlanCommit.COMMITTED:
+            sup = self._calls.get(guid)
+            if sup is not None:
+                sup.take_plan(plan)
+            else:
+                await self._hand_plan_to_owner(plan)
+            return plan
+        if result is PlanCommit.IDENTICAL:
+            return plan
+        if result is PlanCommit.UNKNOWN:
+            raise CallNotFound(f"no call with TrackingGUID {guid}")
+        sup = self._calls.get(guid)
+        if sup is not None and sup.plan is None:
+            raise PlanConflict(f"this call no longer waits for a routing plan (it is {sup.state})")
+        raise PlanConflict(
+            "this call already has a different routing plan, or no longer waits for one"
+        )
+
+    async def _hand_plan_to_owner(self, plan: RoutingPlan) -> None:
+        """The plan is committed for a call routed elsewhere: tell its owner (it also finds it
+        in the directory when its plan wait ends)."""
+        peer = await self.owner_peer(plan.tracking_guid)
+        if peer is None or self._peers is None:
+            logger.warning("plan.owner_not_live", tracking_guid=plan.tracking_guid)
+            return
+        if not await self._peers.hand_plan(
+            peer.internal_url, plan.tracking_guid, plan_to_json(plan)
+        ):
+            logger.warning(
+                "plan.handover_failed", tracking_guid=plan.tracking_guid, owner=peer.instance_id
+            )
+
+    # --- the cluster: finding a call's owner ------------------------------------------------
+
+    def is_local(self, tracking_guid: str) -> bool:
+        return tracking_guid in self._calls
+
+    def peer(self, instance_id: str | None) -> InstanceView | None:
+        """The live instance ``instance_id`` other than this one, or None."""
+        if not instance_id or self.instance is None or instance_id == self.instance_id:
+            return None
+        return self.instance.peers.get(instance_id)
+
+    async def owner_peer(self, tracking_guid: str, hint: str | None = None) -> InstanceView | None:
+        """The live other instance that owns ``tracking_guid`` (None: here, or nobody live).
+
+        ``hint`` is the owner named in the callback URL; the directory is asked only when the
+        hint names no live peer (the call may have moved, or the URL names no owner).
+        """
+        if self.instance is None or self.is_local(tracking_guid):
+            return None
+        peer = self.peer(hint)
+        if peer is not None:
+            return peer
+        try:
+            owner = await self._directory.owner_of_call(tracking_guid)
+        except StoreError as exc:
+            logger.warning("cluster.owner_unknown", tracking_guid=tracking_guid, error=str(exc))
+            return None
+        return None if owner is None or owner.finished else self.peer(owner.owner_id)
+
+    async def lead_owner_peer(self, carrier_call_id: str) -> InstanceView | None:
+        """The live other instance that owns the lead's call ``carrier_call_id``."""
+        if self.instance is None or carrier_call_id in self._by_carrier_id:
+            return None
+        try:
+            owner = await self._directory.owner_of_carrier_call(carrier_call_id)
+        except StoreError as exc:
+            logger.warning("cluster.owner_unknown", call_uuid=carrier_call_id, error=str(exc))
+            return None
+        return None if owner is None or owner.finished else self.peer(owner.owner_id)
+
+    async def campaign_of_any(self, tracking_guid: str) -> str | None:
+        """The campaign of the call ``tracking_guid`` wherever it is routed, or None."""
+        local = self.campaign_of(tracking_guid)
+        if local is not None:
+            return local
+        try:
+            owner = await self._directory.owner_of_call(tracking_guid)
+        except StoreError:
+            return None
+        return None if owner is None or owner.finished else owner.campaign
+
+    async def hang_up(self, tracking_guid: str, reason: str) -> bool | None:
+        """End the live call ``tracking_guid`` here or on its owner: True ended, False not live
+        anywhere we know, None the owner did not answer."""
+        if self.end_call(tracking_guid, reason=reason):
+            return True
+        peer = await self.owner_peer(tracking_guid)
+        if peer is None or self._peers is None:
+            return False
+        return await self._peers.end_call(peer.internal_url, tracking_guid, reason)
+
+
+def _guid_for(carrier_call_id: str, *, key: bytes) -> str:
+    return tracking_guid_for(carrier_call_id, key)

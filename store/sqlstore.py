@@ -24,25 +24,32 @@ import trio
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from orchestrator.cluster_results import CallClaim, PlanCommit
 from orchestrator.errors import StoreError
 from orchestrator.history_query import AgentQuery, CallQuery
+from orchestrator.model import CallState, InboundCall
 from orchestrator.read_models import (
     AgentPage,
     AgentView,
+    CallOwner,
     CallPage,
     CallRecord,
     CallView,
+    InstanceView,
     OutboxView,
     StoredReferrals,
 )
 from orchestrator.referral_records import Referral, StoreRecord
-from store import history, reads
+from store import cluster, history, reads
 from store.apply import Statements, commit_batch
 from store.engine import StoreEngine, create_store_engine
 from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
 
 #: Worker threads the reads may use at once (the writer has its own one).
 READ_THREADS = 4
+#: Worker threads of the cluster's small statements (claims, plans, leases, owner lookups):
+#: their own, so they never queue behind a history read or a batch commit.
+CLAIM_THREADS = 4
 
 _T = TypeVar("_T")
 
@@ -63,6 +70,9 @@ class SqlStore:
         write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = (
             write_limiter if db.single_connection else trio.CapacityLimiter(READ_THREADS)
+        )
+        self._claim_limiter = (
+            write_limiter if db.single_connection else trio.CapacityLimiter(CLAIM_THREADS)
         )
         self._writer = BatchWriter(
             self._commit,
@@ -129,6 +139,14 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise StoreError(f"store read failed: {exc}") from exc
 
+    async def _claim(self, statement: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        try:
+            return await trio.to_thread.run_sync(
+                partial(statement, self._db.engine, *args, **kwargs), limiter=self._claim_limiter
+            )
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store statement failed: {exc}") from exc
+
     async def get_call(self, tracking_guid: str) -> CallView | None:
         """The call with its legs and events, or None if it was never recorded."""
         return await self._read(reads.get_call, tracking_guid)
@@ -154,6 +172,70 @@ class SqlStore:
     async def load_referrals(self, now: float) -> StoredReferrals:
         """The referrals a restarted service keeps (live at ``now``) and the last ReferralID."""
         return await self._read(reads.load_referrals, now)
+
+    # --- the cluster (see store.cluster) ------------------------------------------------------
+
+    async def register_instance(
+        self,
+        instance_id: str,
+        *,
+        internal_url: str,
+        callback_url: str,
+        clustered: bool,
+        now: float,
+        lease_s: float,
+    ) -> int:
+        """Take this incarnation's instance row; its epoch (``InstanceInUse`` if held)."""
+        return await self._claim(
+            cluster.register_instance,
+            instance_id,
+            internal_url=internal_url,
+            callback_url=callback_url,
+            clustered=clustered,
+            now=now,
+            lease_s=lease_s,
+        )
+
+    async def renew_lease(
+        self, instance_id: str, epoch: int, *, now: float, lease_s: float, draining: bool = False
+    ) -> bool:
+        return await self._claim(
+            cluster.renew_lease, instance_id, epoch, now=now, lease_s=lease_s, draining=draining
+        )
+
+    async def stop_instance(self, instance_id: str, epoch: int, *, now: float) -> None:
+        await self._claim(cluster.stop_instance, instance_id, epoch, now=now)
+
+    async def live_instances(self, *, now: float) -> list[InstanceView]:
+        return await self._claim(cluster.live_instances, now=now)
+
+    async def claim_call(
+        self, call: InboundCall, *, owner_id: str, owner_epoch: int, state: CallState, now: float
+    ) -> CallClaim:
+        return await self._claim(
+            cluster.claim_call,
+            call,
+            owner_id=owner_id,
+            owner_epoch=owner_epoch,
+            state=state,
+            now=now,
+        )
+
+    async def commit_plan(
+        self, tracking_guid: str, *, plan: str, fingerprint: str, now: float
+    ) -> PlanCommit:
+        return await self._claim(
+            cluster.commit_plan, tracking_guid, plan=plan, fingerprint=fingerprint, now=now
+        )
+
+    async def give_up_plan(self, tracking_guid: str, *, state: CallState, now: float) -> str | None:
+        return await self._claim(cluster.give_up_plan, tracking_guid, state=state, now=now)
+
+    async def owner_of_call(self, tracking_guid: str) -> CallOwner | None:
+        return await self._claim(cluster.owner_of_call, tracking_guid)
+
+    async def owner_of_carrier_call(self, carrier_call_id: str) -> CallOwner | None:
+        return await self._claim(cluster.owner_of_carrier_call, carrier_call_id)
 
     # --- call history (README "Operating it"; see store.history) ----------------------------------
 

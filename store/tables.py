@@ -207,6 +207,14 @@ COUNTERS = _table(CounterRow)
 
 #: Every table, parents before children (the order to count, create, or empty them in).
 ALL_TABLES: tuple[Table, ...] = (
-    AGENTS, CALLS, LEGS, CALL_EVENTS, OUTBOX, REFERRALS, OUTBOX_HOSTS, INSTANCES,
-    TRACKING_NUMBERS, COUNTERS,
+    AGENTS,
+    CALLS,
+    LEGS,
+    CALL_EVENTS,
+    OUTBOX,
+    REFERRALS,
+    OUTBOX_HOSTS,
+    INSTANCES,
+    TRACKING_NUMBERS,
+    COUNTERS,
 )

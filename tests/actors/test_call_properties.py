@@ -92,6 +92,7 @@ def test_call_invariants(
             late = plan_after_s > 10.0
             sup = await h.call(lead, *plan, send_plan=False)
             if not late:
+                await trio.testing.wait_all_tasks_blocked()  # Step 1 has gone out
                 await trio.sleep(plan_after_s)
                 if not sup.finished.is_set():
                     from tests.support.call_harness import plan_for

@@ -77,11 +77,13 @@ async def world(*, with_book: bool = True) -> AsyncIterator[World]:
     book = ReferralBook(SETTINGS.campaigns)
     carrier = FakeCarrier()
     customer = FakeCustomer()
+    recorder = MemoryRecorder()
     orchestrator = Orchestrator(
         SETTINGS,
         carrier=carrier,
-        recorder=MemoryRecorder(),
+        recorder=recorder,
         customer=customer,
+        directory=recorder.directory,
         now=trio.current_time,
         referrals=book if with_book else None,
     )

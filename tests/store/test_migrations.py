@@ -27,16 +27,21 @@ def legacy_database(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), LEGACY_REVISION)
         connection.execute(sa.text("DROP TABLE alembic_version"))
-        connection.execute(sa.text(
-            "INSERT INTO calls (tracking_guid, carrier_call_id, campaign, lead_phone, "
-            "dialled_number, referral_id, plantype, state, started_at, updated_at) VALUES "
-            "('g-1', 'c-1', 'acme', '9495550000', '8005550100', 7, 'Purchase', 'finished', 1, 2)"
-        ))
-        connection.execute(sa.text(
-            "INSERT INTO referrals (referral_id, campaign, tracking_number, first_name, "
-            "last_name, full_name, city, state, zip, assigned_at, expires_at) VALUES "
-            "(41, 'acme', '8005550111', 'A', 'B', 'A B', 'Irvine', 'CA', '92602', 1, 2)"
-        ))
+        connection.execute(
+            sa.text(
+                "INSERT INTO calls (tracking_guid, carrier_call_id, campaign, lead_phone, "
+                "dialled_number, referral_id, plantype, state, started_at, updated_at) VALUES "
+                "('g-1', 'c-1', 'acme', '9495550000', '8005550100', 7, 'Purchase', "
+                "'finished', 1, 2)"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO referrals (referral_id, campaign, tracking_number, first_name, "
+                "last_name, full_name, city, state, zip, assigned_at, expires_at) VALUES "
+                "(41, 'acme', '8005550111', 'A', 'B', 'A B', 'Irvine', 'CA', '92602', 1, 2)"
+            )
+        )
 
 
 class TestMigrate:
@@ -44,8 +49,9 @@ class TestMigrate:
         engine = engine_of(backend)
         assert migrate(engine) == (None, head_revision())
         assert migrate(engine) == (head_revision(), head_revision())  # nothing left to do
-        assert set(sa.inspect(engine).get_table_names()) == {
-            t.name for t in ALL_TABLES} | {"alembic_version"}
+        assert set(sa.inspect(engine).get_table_names()) == {t.name for t in ALL_TABLES} | {
+            "alembic_version"
+        }
         engine.dispose()
 
     def test_a_database_of_an_earlier_release_is_stamped_and_upgraded(
@@ -57,10 +63,12 @@ class TestMigrate:
         legacy_database(engine)
         assert migrate(engine) == (LEGACY_REVISION, head_revision())
         with engine.connect() as connection:
-            call = connection.execute(sa.text(
-                "SELECT tracking_guid, owner_id, owner_epoch, plan FROM calls")).one()
-            counter = connection.execute(sa.text(
-                "SELECT value FROM counters WHERE name = 'referral_id'")).scalar_one()
+            call = connection.execute(
+                sa.text("SELECT tracking_guid, owner_id, owner_epoch, plan FROM calls")
+            ).one()
+            counter = connection.execute(
+                sa.text("SELECT value FROM counters WHERE name = 'referral_id'")
+            ).scalar_one()
         assert tuple(call) == ("g-1", None, 0, None)
         assert counter == 41
         engine.dispose()
@@ -70,14 +78,13 @@ class TestMigrate:
         legacy_database(engine)
         migrate(engine)
         with engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection),
-                                           ALL_TABLES[0].metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(connection), ALL_TABLES[0].metadata
+            )
         assert differences == []
         engine.dispose()
 
-    def test_two_instances_migrating_at_once_both_succeed(
-        self, backend: tuple[str, Any]
-    ) -> None:
+    def test_two_instances_migrating_at_once_both_succeed(self, backend: tuple[str, Any]) -> None:
         """On PostgreSQL the second waits for the first's lock, then finds nothing to do."""
         if backend[0].startswith("sqlite"):
             return  # one process per SQLite database: nothing can race
@@ -98,6 +105,7 @@ class TestMigrate:
             thread.join(60)
         assert errors == []
         assert sorted(results, key=str) == sorted(
-            [(None, head_revision()), (head_revision(), head_revision())], key=str)
+            [(None, head_revision()), (head_revision(), head_revision())], key=str
+        )
         for engine in engines:
             engine.dispose()

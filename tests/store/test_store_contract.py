@@ -49,8 +49,18 @@ from tests.support.stores import (  # noqa: F401  (fixtures: backend, store, run
     write,
 )
 
-TABLES = {"agents", "calls", "legs", "call_events", "outbox", "referrals", "outbox_hosts",
-          "instances", "tracking_numbers", "counters"}
+TABLES = {
+    "agents",
+    "calls",
+    "legs",
+    "call_events",
+    "outbox",
+    "referrals",
+    "outbox_hosts",
+    "instances",
+    "tracking_numbers",
+    "counters",
+}
 #: Rows a new database starts with: the referral id counter (store/migrations, 0002).
 SEEDED = {"counters": 1}
 

@@ -92,6 +92,8 @@ class Harness:
         sup = self.orchestrator.call(result.tracking_guid)
         assert sup is not None
         if send_plan:
+            # the customer learns the TrackingGUID from Step 1, sent once the call is claimed
+            await trio.testing.wait_all_tasks_blocked()
             await trio.sleep(plan_after_s)
             await self.orchestrator.submit_plan(plan_for(result.tracking_guid, *agents))
         return sup
@@ -119,7 +121,13 @@ async def harness(
     )
     recorder = MemoryRecorder()
     customer = customer or FakeCustomer()
-    orchestrator = Orchestrator(settings, carrier=carrier, recorder=recorder, customer=customer)
+    orchestrator = Orchestrator(
+        settings,
+        carrier=carrier,
+        recorder=recorder,
+        customer=customer,
+        directory=recorder.directory,
+    )
     carrier.deliver = orchestrator.deliver
     async with trio.open_nursery() as nursery:
         await nursery.start(carrier.run)

@@ -9,18 +9,22 @@ import trio
 
 from orchestrator.ports import CustomerReply
 from orchestrator.records import Record
+from store.memory_directory import MemoryDirectory
 
 
 @dataclass
 class MemoryRecorder:
-    """Implements ``Recorder``: keeps every record in order."""
+    """Implements ``Recorder``: keeps every record in order. Its ``directory`` (the call
+    directory of a store) follows the records, as the SQL store's does."""
 
     records: list[Record] = field(default_factory=list)
     blocked_until: float = 0.0  # trio time until which writes stall (a slow database)
+    directory: MemoryDirectory = field(default_factory=MemoryDirectory)
 
     async def record(self, *records: Record) -> None:
         await trio.sleep_until(self.blocked_until)
         self.records.extend(records)
+        self.directory.observe(records)
 
     async def flush(self) -> None:
         await trio.sleep_until(self.blocked_until)

@@ -18,8 +18,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("calls") as calls:
         calls.add_column(sa.Column("owner_id", sa.String(), nullable=True))
-        calls.add_column(sa.Column("owner_epoch", sa.Integer(), nullable=False,
-                                   server_default="0"))
+        calls.add_column(sa.Column("owner_epoch", sa.Integer(), nullable=False, server_default="0"))
         calls.add_column(sa.Column("plan", sa.String(), nullable=True))
         calls.create_index("ix_calls_owner_id", ["owner_id"])
     with op.batch_alter_table("outbox") as outbox:
