@@ -1,9 +1,10 @@
 """This instance in the instances table: its registration, its lease, and who else is live.
 
 Every ``orchestrator serve`` is an instance with an id (docs/contract.md §11). At start
-(:meth:`Instance.register`) it takes its row in the instances table — a live holder of the same
-id refuses it — and checks it is allowed to run beside the others: an instance without cluster
-configuration needs the database to itself, and a cluster refuses to share it with one. Then
+(:meth:`Instance.register`) it takes its row in the instances table — waiting out the lease of
+an earlier incarnation that was killed, refused by a holder that keeps renewing it — and checks
+it is allowed to run beside the others: an instance without cluster configuration needs the
+database to itself, and a cluster refuses to share it with one. Then
 (:meth:`Instance.run`) it renews its lease every ``heartbeat_s`` and reads the live instances:
 
 - :attr:`peers` (the other live instances: how to reach them, their callback bases), for
@@ -66,7 +67,8 @@ class Instance:
         self.config = config
         self._registry = registry
         self._now = now
-        self._on_peers = on_peers
+        #: called when the live instances change (the wiring sets the carrier's pace here)
+        self.on_peers = on_peers
         self.epoch = 0
         self.lease_ok = False
         self.draining = False
@@ -92,15 +94,7 @@ class Instance:
                 instances would share one database.
         """
         config = self.config
-        now = self._now()
-        self.epoch = await self._registry.register_instance(
-            config.instance_id,
-            internal_url=config.internal_url,
-            callback_url=config.callback_url,
-            clustered=config.clustered,
-            now=now,
-            lease_s=config.lease_s,
-        )
+        self.epoch = await self._take_row()
         await self._refresh()
         others = self.peers
         clash = [p.instance_id for p in others.values() if not (p.clustered and config.clustered)]
@@ -126,6 +120,35 @@ class Instance:
             peers=sorted(others),
         )
         return self.epoch
+
+    async def _take_row(self) -> int:
+        """Register, waiting out the lease of an earlier incarnation (a process killed a moment
+        ago holds the id until its lease runs out); a holder still renewing it is live."""
+        config = self.config
+        give_up_at = self._now() + config.lease_s + 2 * config.heartbeat_s
+        waited = False
+        while True:
+            try:
+                return await self._registry.register_instance(
+                    config.instance_id,
+                    internal_url=config.internal_url,
+                    callback_url=config.callback_url,
+                    clustered=config.clustered,
+                    now=self._now(),
+                    lease_s=config.lease_s,
+                )
+            except InstanceInUse:
+                if self._now() >= give_up_at:
+                    raise
+                if not waited:
+                    logger.warning(
+                        "instance.waiting_for_lease",
+                        instance_id=config.instance_id,
+                        reason="an earlier incarnation's lease has not run out",
+                        wait_max_s=round(give_up_at - self._now(), 1),
+                    )
+                    waited = True
+                await trio.sleep(min(0.5, config.heartbeat_s))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Renew the lease and re-read the live instances every ``heartbeat_s``."""
@@ -169,8 +192,8 @@ class Instance:
         self.live = {row.instance_id: row for row in rows}
         if set(self.live) != before:
             logger.info("instance.peers_changed", live=sorted(self.live))
-            if self._on_peers is not None:
-                self._on_peers(self)
+            if self.on_peers is not None:
+                self.on_peers(self)
 
     async def stop(self) -> None:
         """End the lease now (a clean stop)."""

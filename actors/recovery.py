@@ -1,6 +1,8 @@
 """Restart safety: finish the calls a crash left in flight.
 
-At start-up, before taking new calls, every stored call that is not finished is finalized:
+At start-up, before taking new calls, every unfinished call whose owner holds no live lease (an
+earlier incarnation of this instance, a crashed one; never a live instance's calls) is adopted
+and finalized:
 
 - its legs still live at the carrier are ended (answered: hung up; ringing: cancelled), and the
   lead's call is hung up — nobody is listening for its callbacks any more, and a lead must not
@@ -73,10 +75,6 @@ class UnfinishedCall(Protocol):
     def events(self) -> Sequence[StoredEvent]: ...
 
 
-class UnfinishedCalls(Protocol):
-    async def unfinished_calls(self) -> Sequence[UnfinishedCall]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class LegToEnd:
     leg_id: str
@@ -123,15 +121,15 @@ def plan_recovery(call: UnfinishedCall) -> Recovery:
 
 
 async def recover_calls(
-    source: UnfinishedCalls,
+    calls: Sequence[UnfinishedCall],
     teardown: Teardown,
     recorder: Recorder,
     settings: Settings,
     *,
     now: Callable[[], float],
 ) -> int:
-    """Finalize every unfinished call; return how many there were."""
-    calls = await source.unfinished_calls()
+    """Finalize ``calls`` (the orphans this instance adopted: their owner's lease is gone,
+    ``store.cluster.adopt_orphans``); return how many there were."""
     for call in calls:
         with structlog.contextvars.bound_contextvars(
             tracking_guid=call.tracking_guid,

@@ -117,7 +117,9 @@ class CallSupervisor:
         "_signals",
         "_started",
         "campaign",
+        "claim_settled",
         "ctx",
+        "in_directory",
         "outcome",
         "plan",
         "referee",
@@ -140,6 +142,10 @@ class CallSupervisor:
         self.campaign = campaign
         self._ownership = ownership
         self._duplicate = False
+        #: set once the claim is settled; ``in_directory``: the directory holds our claim (a
+        #: directory that failed leaves the call routed here alone, plans taken locally)
+        self.claim_settled = trio.Event()
+        self.in_directory = False
         self._customer = customer
         self._outcomes = outcomes
         self._new_leg_id = new_leg_id
@@ -166,6 +172,11 @@ class CallSupervisor:
         if self._finished is None:
             self._finished = trio.Event()
         return self._finished
+
+    @property
+    def duplicate(self) -> bool:
+        """Another instance owns this call (the lead's retried answer reached us too)."""
+        return self._duplicate
 
     @property
     def tracking_guid(self) -> str:
@@ -328,7 +339,10 @@ class CallSupervisor:
         except StoreError as exc:
             self.ctx.event("call.claim_failed", error=str(exc), level="error")
             return True
+        finally:
+            self.claim_settled.set()
         if claim.claimed:
+            self.in_directory = True
             return True
         self._duplicate = True
         logger.info("call.duplicate_elsewhere", owner=claim.owner_id)

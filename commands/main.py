@@ -19,17 +19,19 @@ from dataclasses import dataclass
 from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
+import structlog
 import trio
 
 from commands import calls
 from commands.tail.command import add_tail_arguments, run_tail
 from orchestrator.config import Settings, load_settings
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, InstanceInUse
 from simulator import load_scenario
 from simulator.errors import SimulatorConfigError
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
+EXIT_REFUSED = 3  # serve: the database is in use by instances this one may not run beside
 EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = "config.toml"
 
@@ -139,6 +141,10 @@ def run_serve(args: argparse.Namespace) -> int:
         trio.run(run_service, settings)
     except KeyboardInterrupt:  # a second Ctrl-C while draining
         return EXIT_INTERRUPTED
+    except InstanceInUse as exc:  # refused before taking anything: nothing to undo
+        structlog.get_logger().error("service.refused", reason=str(exc))
+        print(f"orchestrator serve: refused to start: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     return EXIT_OK
 
 

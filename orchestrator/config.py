@@ -68,6 +68,7 @@ class ClusterSettings:
     secret: str = field(default="", repr=False)  # authenticates instance-to-instance requests
     heartbeat_s: float = 1.0
     lease_s: float = 5.0
+    forward_timeout_s: float = 2.0  # a request handed to another instance waits this long
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +341,7 @@ _SECTIONS: dict[str, dict[str, _Key]] = {
         "secret": _Key(str, "", _cluster_secret),
         "heartbeat_s": _Key(_NUMBER, 1.0, _positive),
         "lease_s": _Key(_NUMBER, 5.0, _positive),
+        "forward_timeout_s": _Key(_NUMBER, 2.0, _positive),
     },
     "simulator": {
         "time_scale": _Key(_NUMBER, 1.0, _positive),

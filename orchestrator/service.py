@@ -323,11 +323,17 @@ class Orchestrator:
             PlanConflict: the call has a different plan, or no longer waits for one (409).
         """
         guid = plan.tracking_guid
+        local = self._calls.get(guid)
+        if local is not None:
+            await local.claim_settled.wait()  # Step 2 may beat the claim of a call just taken
+            if local.duplicate:
+                local = None  # another instance owns it: the directory decides
+            elif not local.in_directory:
+                return local.offer_plan(plan)  # the directory failed at the claim: ours alone
         result = await self._ownership().commit(plan)
         if result is PlanCommit.COMMITTED:
-            sup = self._calls.get(guid)
-            if sup is not None:
-                sup.take_plan(plan)
+            if local is not None:
+                local.take_plan(plan)
             else:
                 await self._hand_plan_to_owner(plan)
             return plan
@@ -335,12 +341,23 @@ class Orchestrator:
             return plan
         if result is PlanCommit.UNKNOWN:
             raise CallNotFound(f"no call with TrackingGUID {guid}")
-        sup = self._calls.get(guid)
-        if sup is not None and sup.plan is None:
-            raise PlanConflict(f"this call no longer waits for a routing plan (it is {sup.state})")
+        if local is not None and local.plan is None:
+            raise PlanConflict(
+                f"this call no longer waits for a routing plan (it is {local.state})"
+            )
         raise PlanConflict(
             "this call already has a different routing plan, or no longer waits for one"
         )
+
+    def take_handed_plan(self, plan: RoutingPlan) -> bool:
+        """Another instance committed ``plan`` for a call of ours (``/internal/calls/<guid>/
+        plan``): route it. False when the call is not live here."""
+        sup = self._calls.get(plan.tracking_guid)
+        if sup is None:
+            return False
+        logger.info("plan.handed_over", tracking_guid=plan.tracking_guid)
+        sup.take_plan(plan)
+        return True
 
     async def _hand_plan_to_owner(self, plan: RoutingPlan) -> None:
         """The plan is committed for a call routed elsewhere: tell its owner (it also finds it
@@ -358,8 +375,15 @@ class Orchestrator:
 
     # --- the cluster: finding a call's owner ------------------------------------------------
 
+    @property
+    def clustered(self) -> bool:
+        """Whether other instances may hold calls (``[cluster]`` configured)."""
+        return self.instance is not None and self.instance.config.clustered
+
     def is_local(self, tracking_guid: str) -> bool:
-        return tracking_guid in self._calls
+        """Whether this instance routes the call (a duplicate that lost its claim does not)."""
+        sup = self._calls.get(tracking_guid)
+        return sup is not None and not sup.duplicate
 
     def peer(self, instance_id: str | None) -> InstanceView | None:
         """The live instance ``instance_id`` other than this one, or None."""
@@ -373,7 +397,7 @@ class Orchestrator:
         ``hint`` is the owner named in the callback URL; the directory is asked only when the
         hint names no live peer (the call may have moved, or the URL names no owner).
         """
-        if self.instance is None or self.is_local(tracking_guid):
+        if not self.clustered or self.is_local(tracking_guid):
             return None
         peer = self.peer(hint)
         if peer is not None:
@@ -387,7 +411,7 @@ class Orchestrator:
 
     async def lead_owner_peer(self, carrier_call_id: str) -> InstanceView | None:
         """The live other instance that owns the lead's call ``carrier_call_id``."""
-        if self.instance is None or carrier_call_id in self._by_carrier_id:
+        if not self.clustered or carrier_call_id in self._by_carrier_id:
             return None
         try:
             owner = await self._directory.owner_of_carrier_call(carrier_call_id)
@@ -399,7 +423,7 @@ class Orchestrator:
     async def campaign_of_any(self, tracking_guid: str) -> str | None:
         """The campaign of the call ``tracking_guid`` wherever it is routed, or None."""
         local = self.campaign_of(tracking_guid)
-        if local is not None:
+        if local is not None or not self.clustered:
             return local
         try:
             owner = await self._directory.owner_of_call(tracking_guid)

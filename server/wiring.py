@@ -22,10 +22,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 import trio
 
+from actors.instance import Instance, InstanceConfig
 from actors.outbox import OutboxDeliverer, RetryPolicy
 from actors.recovery import recover_calls
 from actors.teardown import Teardown, TeardownPolicy
@@ -33,13 +35,17 @@ from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer_client import HttpCustomer
 from orchestrator.metrics import observe_service
+from orchestrator.peers_client import HttpPeers
 from orchestrator.referrals import ReferralBook
 from orchestrator.service import Orchestrator
+from orchestrator.signing import Signer
 from server.http import serve_http, stop_on_signals
 from simulator import RunningSimulator, SimulatorConfig, start_simulator
 from store import SqlStore, open_store
 from web.app import create_app
+from web.forwarding import Forwarding
 from web.history import create_history_blueprint
+from web.internal import create_internal_blueprint
 from web.live import create_live_assets_blueprint, create_live_blueprint
 from web.metrics import create_metrics_blueprint
 from web.plivo import create_plivo_blueprint
@@ -86,7 +92,7 @@ async def open_carrier(
         auth_id=settings.carrier.auth_id,
         auth_token=settings.carrier.auth_token,
         api_url=api_url,
-        urls=CallbackUrls(settings.server.public_url),
+        urls=CallbackUrls(settings.server.callback_base),
         calls_per_second=settings.carrier.calls_per_second,
     )
     async with carrier:
@@ -99,19 +105,39 @@ async def run_service(
     stop: trio.Event | None = None,
     task_status: trio.TaskStatus[ServiceHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down in order (module doc)."""
+    """Run until SIGTERM/SIGINT (or ``stop`` is set), then shut down in order (module doc).
+
+    Raises:
+        InstanceInUse: the database is used by live instances this one may not run beside.
+    """
     if stop is None:
         stop = trio.Event()
     store = await trio.to_thread.run_sync(open_store, settings.store.url)
     customer = HttpCustomer(timeout_s=settings.routing.initial_post_timeout_s)
+    peers = HttpPeers(
+        Signer(settings.cluster.secret.encode(), settings.instance_id),
+        timeout_s=settings.cluster.forward_timeout_s,
+    )
+    # this instance in the instances table: refused (InstanceInUse) if the database is not
+    # ours to share (docs/contract.md §11)
+    instance = Instance(instance_config(settings), store)
     try:
+        await instance.register()
         async with trio.open_nursery() as root:
             async with open_carrier(settings, root) as (carrier, simulator):
                 await root.start(store.run)
+                # its share of the account's Make Call rate, as instances come and go
+                instance.on_peers = partial(pace_carrier, carrier, settings)
+                pace_carrier(carrier, settings, instance, joining=True)
+                await root.start(instance.run)
                 teardown = Teardown(carrier, TeardownPolicy.from_settings(settings))
                 await root.start(teardown.run)
-                # restart safety: finish what a crash left in flight before taking calls
-                recovered = await recover_calls(store, teardown, store, settings, now=time.time)
+                # restart safety: finish what a crash left in flight before taking calls — only
+                # calls whose owner holds no live lease, never a live instance's
+                orphans = await store.adopt_orphans(
+                    instance.instance_id, instance.epoch, now=time.time()
+                )
+                recovered = await recover_calls(orphans, teardown, store, settings, now=time.time)
                 if recovered:
                     await store.flush()
                     logger.warning("service.recovered_calls", calls=recovered)
@@ -142,6 +168,16 @@ async def run_service(
                     referrals=referrals,
                     outcomes=outbox,
                     teardown=teardown,
+                    instance=instance,
+                    peers=peers,
+                )
+                forwarding = (
+                    Forwarding(orchestrator, peers, peers.signer)
+                    if settings.cluster.enabled
+                    else None
+                )
+                cluster_routes = (
+                    [create_internal_blueprint(orchestrator, forwarding)] if forwarding else []
                 )
                 app = create_app(
                     orchestrator,
@@ -149,13 +185,14 @@ async def run_service(
                     blueprints=[
                         # first: its request timing covers the other blueprints' hooks too
                         create_metrics_blueprint(observe_service(orchestrator)),
-                        create_plivo_blueprint(orchestrator, settings),
+                        create_plivo_blueprint(orchestrator, settings, forwarding=forwarding),
+                        *cluster_routes,
                         create_referrals_blueprint(referrals, settings, recorder=store),
                         create_history_blueprint(orchestrator, store, settings),
                         create_live_blueprint(orchestrator, settings.operator.token),
                         create_live_assets_blueprint(),
                     ],
-                    step2_key_check=step2_key_check(settings, orchestrator.campaign_of),
+                    step2_key_check=step2_key_check(settings, orchestrator.campaign_of_any),
                 )
                 calls_done, http_stop, http_done = trio.Event(), trio.Event(), trio.Event()
 
@@ -180,6 +217,11 @@ async def run_service(
                     "service.started",
                     bind=bound,
                     public_url=settings.server.public_url,
+                    callback_url=settings.server.callback_base,
+                    instance_id=instance.instance_id,
+                    epoch=instance.epoch,
+                    clustered=settings.cluster.enabled,
+                    calls_per_second=carrier.calls_per_second,
                     store=redacted(settings.store.url),
                     carrier=settings.carrier.kind,
                     api_url=simulator.url if simulator else settings.carrier.api_url,
@@ -193,11 +235,54 @@ async def run_service(
                 http_stop.set()
                 await http_done.wait()  # hypercorn has drained in-flight requests
                 await store.flush()
+                await instance.stop()
             root.cancel_scope.cancel(reason="service stopped")
     finally:
+        await instance.stop()
         await customer.aclose()
+        await peers.aclose()
         store.close()
         logger.info("service.stopped")
+
+
+def instance_config(settings: Settings) -> InstanceConfig:
+    cluster = settings.cluster
+    return InstanceConfig(
+        instance_id=settings.instance_id,
+        internal_url=settings.internal_url,
+        callback_url=settings.server.callback_base,
+        clustered=cluster.enabled,
+        heartbeat_s=cluster.heartbeat_s,
+        lease_s=cluster.lease_s,
+    )
+
+
+#: A cluster instance paces a little under its share, so that the network's jitter between
+#: instances and the carrier cannot push a second over the account's rate.
+CLUSTER_PACE_MARGIN = 0.9
+
+
+def pace_carrier(
+    carrier: PlivoCarrier, settings: Settings, instance: Instance, *, joining: bool = False
+) -> None:
+    """Give ``carrier`` this instance's share of the account's Make Call rate.
+
+    Alone (no ``[cluster]``) it has the whole rate, as before. In a cluster: its share, less
+    :data:`CLUSTER_PACE_MARGIN`, with bursts of one; a joining instance first waits two
+    heartbeats, the time the others take to see it and lower their shares.
+    """
+    rate = settings.carrier.calls_per_second
+    if not settings.cluster.enabled:
+        return
+    share = instance.calls_per_second_share(rate) * CLUSTER_PACE_MARGIN
+    hold_s = 2 * settings.cluster.heartbeat_s if joining else 0.0
+    carrier.pace(share, burst=1, hold_s=hold_s)
+    logger.info(
+        "carrier.paced",
+        calls_per_second=round(share, 3),
+        account_calls_per_second=rate,
+        live_instances=len(instance.live),
+    )
 
 
 def outbox_policy(settings: Settings) -> RetryPolicy:

@@ -10,6 +10,8 @@ instances (docs/architecture.md "Cluster"); nothing here keeps state of its own:
   displaced instance learns it at once;
 - **claiming a call** inserts its row with the owner — the TrackingGUID is derived from the
   carrier's CallUUID, so a carrier retry that reached another instance finds the row taken;
+- **adopting orphans** (start-up recovery) moves to this instance only the unfinished calls
+  whose owner incarnation holds no live lease — never a live instance's calls;
 - **committing a plan** sets it only while the call has none and still waits for one; **giving
   up on the plan** (the plan timeout) marks the call only while it still has none: one of the
   two wins, never both.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -181,6 +183,29 @@ def claim_call(
             select(CALLS.c.owner_id).where(CALLS.c.tracking_guid == call.tracking_guid)
         ).scalar()
     return CallClaim(claimed=False, owner_id=owner)
+
+
+def adopt_orphans(engine: Engine, owner_id: str, owner_epoch: int, *, now: float) -> list[str]:
+    """Take every unfinished call whose owner incarnation (id and epoch) holds no live lease
+    — a crashed or stopped instance, an earlier incarnation of this one, or a row from before
+    ownership existed — for ``owner_id``/``owner_epoch``; return their TrackingGUIDs. One
+    conditional statement: two instances starting at once never adopt the same call."""
+    owner_live = exists().where(
+        and_(
+            INSTANCES.c.instance_id == CALLS.c.owner_id,
+            INSTANCES.c.epoch == CALLS.c.owner_epoch,
+            INSTANCES.c.lease_until >= now,
+            INSTANCES.c.stopped_at.is_(None),
+        )
+    )
+    stmt = (
+        update(CALLS)
+        .where(and_(CALLS.c.finished_at.is_(None), or_(CALLS.c.owner_id.is_(None), ~owner_live)))
+        .values(owner_id=owner_id, owner_epoch=owner_epoch, updated_at=now)
+        .returning(CALLS.c.tracking_guid)
+    )
+    with engine.begin() as conn:
+        return list(conn.execute(stmt).scalars())
 
 
 def commit_plan(

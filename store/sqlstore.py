@@ -162,6 +162,14 @@ class SqlStore:
         """Calls a crash left unfinished (read once at start-up, before taking calls)."""
         return await self._read(reads.unfinished_calls)
 
+    async def adopt_orphans(self, owner_id: str, owner_epoch: int, *, now: float) -> list[CallView]:
+        """Start-up recovery's calls: the unfinished ones whose owner holds no live lease,
+        now owned by ``owner_id``/``owner_epoch`` (``store.cluster.adopt_orphans``), oldest
+        first, with their legs and events."""
+        guids = await self._claim(cluster.adopt_orphans, owner_id, owner_epoch, now=now)
+        calls = [call for guid in guids if (call := await self.get_call(guid)) is not None]
+        return sorted(calls, key=lambda call: call.started_at)
+
     async def outbox_pending(self, limit: int = 100) -> list[OutboxView]:
         """Step 3 posts neither delivered nor dead, soonest ``next_attempt_at`` first."""
         return await self._read(reads.outbox_pending, limit)

@@ -25,6 +25,7 @@ NOT_LEAVES = {
     "orchestrator.__main__": "entry",
     "orchestrator.service": "service",
     "orchestrator.customer_client": "adapters",
+    "orchestrator.peers_client": "adapters",
     "orchestrator.logs": "logs",
 }
 

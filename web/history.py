@@ -124,7 +124,10 @@ class OperatorCalls(Protocol):
 
     def live_snapshot(self) -> list[dict[str, object]]: ...
 
-    def end_call(self, tracking_guid: str, *, reason: str = ...) -> bool: ...
+    async def hang_up(self, tracking_guid: str, reason: str) -> bool | None:
+        """End the live call here or on the instance that owns it: True ended, False not live
+        anywhere, None its owner did not answer."""
+        ...
 
 
 class HistoryStore(Protocol):
@@ -544,9 +547,13 @@ def create_history_blueprint(
             return _invalid(exc)
         except BodyError as exc:
             return {"error": str(exc)}, 413 if isinstance(exc, BodyTooLarge) else 400
-        if calls.end_call(guid, reason=reason):
+        ended = await calls.hang_up(guid, reason)
+        if ended:
             logger.warning("operator.hangup_requested", tracking_guid=guid, reason=reason)
             return json_body({"status": "ending", "tracking_guid": guid}, 202)
+        if ended is None:
+            logger.error("operator.hangup_failed", tracking_guid=guid, reason="owner unreachable")
+            return {"error": "the instance that owns this call did not answer; try again"}, 503
         try:
             record = await store.call_record(guid)
         except StoreError as exc:

@@ -71,7 +71,13 @@ from orchestrator.carriers.plivo.xml import (
     voicemail_xml,
 )
 from orchestrator.config import Settings
-from orchestrator.errors import BodyError, BodyTooLarge, CallNotFound, WebhookInvalid
+from orchestrator.errors import (
+    BodyError,
+    BodyTooLarge,
+    CallNotFound,
+    PeerUnreachable,
+    WebhookInvalid,
+)
 from orchestrator.messages import (
     CarrierEvent,
     Decision,
@@ -84,7 +90,11 @@ from orchestrator.messages import (
     LegDigits,
     Release,
 )
+from orchestrator.read_models import InstanceView
+from orchestrator.signing import HEADERS as INSTANCE_HEADERS
+from orchestrator.signing import INSTANCE_HEADER, is_forwarded
 from web.fields import Fields, query_fields, read_form
+from web.forwarding import Forwarding, raw_target
 
 logger = structlog.get_logger()
 
@@ -122,27 +132,50 @@ class PlivoCallService(Protocol):
 class _Incoming:
     query: dict[str, str]  # the URL's query (our ids)
     fields: dict[str, str]  # Plivo's fields: the POST form, or the query of a GET
+    forwarded: bool = False  # handed on by another instance (never forwarded again)
+    body: bytes = b""  # the raw body, kept to hand the request on (cluster only)
+
+
+class _Refused(Exception):
+    """The request is answered ``status`` ``{"error": message}`` and reaches nothing."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def create_plivo_blueprint(
     service: PlivoCallService,
     settings: Settings,
     *,
+    forwarding: Forwarding | None = None,
     reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
     notify_timeout_s: float = DEFAULT_NOTIFY_TIMEOUT_S,
 ) -> Blueprint:
-    """The Plivo routes, bound to ``service`` and ``settings`` (see the module docstring)."""
-    urls = CallbackUrls(settings.server.public_url)
+    """The Plivo routes, bound to ``service`` and ``settings`` (see the module docstring);
+    with ``forwarding`` (a cluster), a call's webhooks reach the instance that owns it."""
+    # every URL we hand Plivo is built on this instance's own callback base; Plivo signs the
+    # URL it requested, so a request may be signed for it or for the shared public URL
+    urls = CallbackUrls(settings.server.callback_base)
+    signed_bases = list(dict.fromkeys([urls.public_url, settings.server.public_url.rstrip("/")]))
     carrier = settings.carrier
     bp = Blueprint("plivo", __name__)
     hold_music = hold_music_xml()
     empty = empty_xml()
 
-    async def incoming() -> _Incoming | None:
-        """The request's query and fields; ``None`` when its signature does not verify (a
-        form that cannot be read cannot be verified either)."""
+    async def incoming() -> _Incoming:
+        """The request's query and fields, once it is known to come from the carrier (its
+        signature verifies) or from another instance (the cluster's signature verifies).
+
+        Raises:
+            _Refused: 403 for a bad carrier signature (a form that cannot be read cannot be
+                verified either), 401 for a forged instance-to-instance request.
+        """
         query = {key: values[0] for key, values in query_fields().items()}
+        if is_forwarded(instance_headers()):
+            return await from_instance(query)
         signed: Fields | None = None
+        body = b""
         if request.method == "POST":
             try:
                 signed = await read_form()
@@ -154,23 +187,94 @@ def create_plivo_blueprint(
                         path=request.path,
                         reason="unreadable form",
                     )
-                    return None
+                    raise _Refused(403, "bad signature") from None
                 raise
             fields = {key: values[0] for key, values in signed.items()}
+            if forwarding is not None:
+                body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
         else:
             fields = query
         if carrier.verify_signatures:
-            url = public_request_url(
-                urls.public_url, request.path, request.query_string.decode("latin-1")
-            )
             headers = {name: request.headers.get(name, "") for name in SIGNATURE_HEADERS}
-            if not verify_v3(request.method, url, headers, signed, carrier.auth_token):
+            query_string = request.query_string.decode("latin-1")
+            if not any(
+                verify_v3(
+                    request.method,
+                    public_request_url(base, request.path, query_string),
+                    headers,
+                    signed,
+                    carrier.auth_token,
+                )
+                for base in signed_bases
+            ):
                 logger.warning("plivo.signature_rejected", method=request.method, path=request.path)
-                return None
-        return _Incoming(query, fields)
+                raise _Refused(403, "bad signature")
+        return _Incoming(query, fields, body=body)
 
-    def forbidden() -> ResponseReturnValue:
-        return {"error": "bad signature"}, 403
+    def instance_headers() -> dict[str, str]:
+        return {name: request.headers.get(name, "") for name in INSTANCE_HEADERS}
+
+    async def from_instance(query: dict[str, str]) -> _Incoming:
+        """A webhook another instance verified and handed on (web/forwarding.py)."""
+        body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
+        target = raw_target(request.scope)
+        problem = (
+            "this instance takes no instance-to-instance requests (no [cluster] configuration)"
+            if forwarding is None
+            else forwarding.refusal(request.method, target, body, instance_headers())
+        )
+        if problem is not None:
+            logger.warning(
+                "cluster.forward_rejected",
+                method=request.method,
+                path=request.path,
+                sender=request.headers.get(INSTANCE_HEADER, ""),
+                reason=problem,
+            )
+            raise _Refused(401, problem)
+        if request.method == "POST":
+            fields = {key: values[0] for key, values in (await read_form()).items()}
+        else:
+            fields = query
+        return _Incoming(query, fields, forwarded=True)
+
+    async def owner_reply(got: _Incoming, event: CarrierEvent | None) -> ResponseReturnValue | None:
+        """The owner's answer when another instance owns the call (None: it is ours, or no
+        live instance owns it: answered here as a stale callback).
+
+        Raises:
+            PeerUnreachable: the owner did not answer in time (logged by the peers client).
+        """
+        if forwarding is None or got.forwarded or event is None:
+            return None
+        peer = await forwarding.owner_of(event)
+        if peer is None:
+            return None
+        return await forward_to(peer, got)
+
+    async def forward_to(peer: InstanceView, got: _Incoming) -> ResponseReturnValue:
+        assert forwarding is not None
+        reply = await forwarding.forward(
+            peer,
+            method=request.method,
+            target=raw_target(request.scope),
+            body=got.body,
+            content_type=request.headers.get("Content-Type", ""),
+        )
+        return reply.body, reply.status, {"Content-Type": reply.content_type}
+
+    async def document(got: _Incoming) -> ResponseReturnValue | None:
+        """A per-call document (room, voicemail) of a call another instance owns: its owner's,
+        whose URLs name it (None: render it here)."""
+        if forwarding is None or got.forwarded:
+            return None
+        peer = await forwarding.owner_of_call(_call_id(got))
+        if peer is None:
+            return None
+        try:
+            return await forward_to(peer, got)
+        except PeerUnreachable:
+            return None  # the same document, with this instance's URLs: they forward too
 
     def xml(body: str) -> ResponseReturnValue:
         return body, 200, _XML_HEADERS
@@ -194,8 +298,6 @@ def create_plivo_blueprint(
 
     async def lead_answer() -> ResponseReturnValue:
         got = await incoming()
-        if got is None:
-            return forbidden()
         answer = parse_lead_answer(got.fields)
         if not answer.from_is_nanp:
             logger.info(
@@ -222,19 +324,19 @@ def create_plivo_blueprint(
                 return xml(unknown_number_xml())
 
     async def hold() -> ResponseReturnValue:
-        got = await incoming()
-        return forbidden() if got is None else xml(hold_music)
+        await incoming()
+        return xml(hold_music)
 
     async def room() -> ResponseReturnValue:
         got = await incoming()
-        if got is None:
-            return forbidden()
-        return xml(lead_hold_xml(_call_id(got), urls))
+        owners = await document(got)
+        return owners if owners is not None else xml(lead_hold_xml(_call_id(got), urls))
 
     async def voicemail() -> ResponseReturnValue:
         got = await incoming()
-        if got is None:
-            return forbidden()
+        owners = await document(got)
+        if owners is not None:
+            return owners
         return xml(voicemail_xml(_call_id(got), settings.routing.voicemail_max_s, urls))
 
     # --- events ---------------------------------------------------------------------------
@@ -242,15 +344,22 @@ def create_plivo_blueprint(
     def reply_view(route: Route) -> Callable[[], Awaitable[ResponseReturnValue]]:
         async def view() -> ResponseReturnValue:
             got = await incoming()
-            if got is None:
-                return forbidden()
             event = parse_event(route, got.query, got.fields)
             assert isinstance(event, LegAnswered | LegDigits | IvrAnswered)
             leg_id = "" if isinstance(event, IvrAnswered) else event.leg_id
-            decision, taken = await deliver(event, reply_timeout_s)
+            try:
+                owners = await owner_reply(got, event)
+            except PeerUnreachable:
+                # the owner cannot hear this answer: nobody may be left on a dead line
+                decision, why = None, "plivo.owner_unreachable"
+            else:
+                if owners is not None:
+                    return owners
+                decision, taken = await deliver(event, reply_timeout_s)
+                why = "plivo.decision_missing" if taken else "plivo.reply_timed_out"
             if decision is None:
                 logger.warning(
-                    "plivo.decision_missing" if taken else "plivo.reply_timed_out",
+                    why,
                     kind=type(event).__name__,
                     tracking_guid=event.tracking_guid,
                     leg_id=leg_id,
@@ -266,9 +375,21 @@ def create_plivo_blueprint(
     def notify_view(route: Route) -> Callable[[], Awaitable[ResponseReturnValue]]:
         async def view() -> ResponseReturnValue:
             got = await incoming()
-            if got is None:
-                return forbidden()
             event = parse_event(route, got.query, got.fields)
+            try:
+                owners = await owner_reply(got, event)
+            except PeerUnreachable:
+                assert event is not None
+                logger.error(
+                    "plivo.event_dropped",
+                    kind=type(event).__name__,
+                    tracking_guid=event.tracking_guid,
+                    route=str(route),
+                    reason="owner unreachable",
+                )
+                return {"error": "the instance that owns this call did not answer"}, 503
+            if owners is not None:
+                return owners
             if event is not None:
                 _, taken = await deliver(event, notify_timeout_s)
                 if not taken:
@@ -282,6 +403,10 @@ def create_plivo_blueprint(
             return xml(empty)
 
         return view
+
+    @bp.errorhandler(_Refused)
+    async def refused(error: _Refused) -> ResponseReturnValue:
+        return {"error": str(error)}, error.status
 
     @bp.errorhandler(WebhookInvalid)
     async def invalid(error: WebhookInvalid) -> ResponseReturnValue:

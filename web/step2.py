@@ -26,7 +26,7 @@ maps the outcome of parsing and submitting the plan to HTTP answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
 from quart import Blueprint, request
@@ -48,7 +48,9 @@ logger = structlog.get_logger()
 
 STEP2_PATHS = ("/responsecollect", "/responsecollect.aspx")
 #: (TrackingGUID as sent, X-Api-Key header, fields) -> the 401 message, or None to go on.
-KeyCheck = Callable[[str | None, str | None, Mapping[str, Sequence[str]]], str | None]
+KeyCheck = Callable[[str | None, str | None, Mapping[str, Sequence[str]]], Awaitable[str | None]]
+#: The campaign of the call a TrackingGUID names, wherever it is routed (None: no live call).
+CampaignOf = Callable[[str], Awaitable[str | None]]
 
 
 def tracking_guid_of(fields: Mapping[str, Sequence[str]]) -> str | None:
@@ -69,7 +71,7 @@ def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None =
             return {"error": str(exc)}, 413 if isinstance(exc, BodyTooLarge) else 400
         tracking_guid = tracking_guid_of(fields)
         if key_check is not None:  # Step 2 authentication (per campaign, off by default)
-            denied = key_check(tracking_guid, request.headers.get(API_KEY_HEADER), fields)
+            denied = await key_check(tracking_guid, request.headers.get(API_KEY_HEADER), fields)
             if denied is not None:
                 return {"error": denied}, 401, {"WWW-Authenticate": API_KEY_CHALLENGE}
         try:
@@ -110,15 +112,15 @@ def create_step2_blueprint(service: CallService, *, key_check: KeyCheck | None =
 class Step2KeyCheck:
     """The Step 2 API-key check (module docstring), called by the route per request.
 
-    ``campaign_of(tracking_guid)`` names the campaign of a live call (``Orchestrator.
-    campaign_of``).
+    ``campaign_of(tracking_guid)`` names the campaign of a live call, on this instance or
+    another of the cluster (``Orchestrator.campaign_of_any``).
     """
 
-    def __init__(self, settings: Settings, campaign_of: Callable[[str], str | None]) -> None:
+    def __init__(self, settings: Settings, campaign_of: CampaignOf) -> None:
         self._settings = settings
         self._campaign_of = campaign_of
 
-    def __call__(
+    async def __call__(
         self,
         tracking_guid: str | None,
         header: str | None,
@@ -127,7 +129,7 @@ class Step2KeyCheck:
         """The 401 message for this request, or ``None`` to let it through."""
         if not tracking_guid:
             return None
-        name = self._campaign_of(tracking_guid.strip().lower())
+        name = await self._campaign_of(tracking_guid.strip().lower())
         if name is None:
             return None
         campaign = self._settings.campaign_named(name)
@@ -139,9 +141,7 @@ class Step2KeyCheck:
         return problem
 
 
-def step2_key_check(
-    settings: Settings, campaign_of: Callable[[str], str | None]
-) -> Step2KeyCheck | None:
+def step2_key_check(settings: Settings, campaign_of: CampaignOf) -> Step2KeyCheck | None:
     """The Step 2 check, or ``None`` when no campaign requires a key (Step 2 as before)."""
     if not any(c.step2_requires_key for c in settings.campaigns):
         return None

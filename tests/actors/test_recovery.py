@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import trio
 import trio.testing
@@ -43,15 +43,6 @@ class Call:
     state: CallState = CallState.DIALLING
     legs: tuple[Leg, ...] = ()
     events: tuple[Event, ...] = ()
-
-
-@dataclass
-class Source:
-    calls: list[Call] = field(default_factory=list)
-
-    async def unfinished_calls(self) -> list[Call]:
-        await trio.lowlevel.checkpoint()
-        return self.calls
 
 
 class TestPlan:
@@ -113,9 +104,9 @@ async def test_recovery_ends_legs_at_the_carrier_and_queues_one_outcome(
         request = LegRequest("g-1", "a", "8885551111", "8005550100", 20.0)
         request_id = await carrier.originate(request)
         carrier.lead_calls("g-1", "lead-1", LeadScript())
-        source = Source([Call(legs=(Leg("a", 1, request_id=request_id),))])
+        calls = [Call(legs=(Leg("a", 1, request_id=request_id),))]
         count = await recover_calls(
-            source, Teardown(carrier), recorder, SETTINGS, now=trio.current_time
+            calls, Teardown(carrier), recorder, SETTINGS, now=trio.current_time
         )
         assert count == 1
         assert carrier.live == {}

@@ -352,6 +352,26 @@ class TestPacing:
             await take(10 + i)
         assert [t - t0 for _, t in starts[-3:]] == pytest.approx([0.0, 0.0, 0.5])
 
+    async def test_bucket_takes_a_new_rate_and_holds(
+        self, autojump_clock: trio.testing.MockClock
+    ) -> None:
+        """A cluster share: the rate changes while running; a joining instance holds first."""
+        bucket = TokenBucket(2.0)
+        bucket.hold(1.5)
+        starts: list[float] = []
+        for _ in range(2):
+            await bucket.acquire()
+            starts.append(trio.current_time())
+        assert starts == pytest.approx([1.5, 2.0])
+        bucket.set_rate(4.0, burst=1)
+        for _ in range(3):
+            await bucket.acquire()
+            starts.append(trio.current_time())
+        assert starts[2:] == pytest.approx([2.25, 2.5, 2.75])
+        assert (bucket.rate, bucket.burst) == (4.0, 1.0)
+        with pytest.raises(ValueError, match="rate"):
+            bucket.set_rate(0)
+
     def test_bucket_arguments(self) -> None:
         assert TokenBucket(0.5).burst == 1
         assert TokenBucket(10).burst == 10

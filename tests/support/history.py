@@ -178,7 +178,7 @@ API_KEY = "campaign-api-key-secret-42"
 
 @dataclass
 class FakeOrchestrator:
-    """The live side: ``live`` snapshots by guid; ``ended`` records end_call requests."""
+    """The live side: ``live`` snapshots by guid; ``ended`` records hang_up requests."""
 
     live: dict[str, dict[str, object]] = field(default_factory=dict)
     ended: list[tuple[str, str]] = field(default_factory=list)
@@ -186,9 +186,13 @@ class FakeOrchestrator:
     def live_snapshot(self) -> list[dict[str, object]]:
         return list(self.live.values())
 
-    def end_call(self, tracking_guid: str, *, reason: str = "operator") -> bool:
+    #: what hang_up answers for a call not in ``live`` (None: its owner did not answer)
+    elsewhere: bool | None = False
+
+    async def hang_up(self, tracking_guid: str, reason: str) -> bool | None:
+        await trio.lowlevel.checkpoint()
         if tracking_guid not in self.live:
-            return False
+            return self.elsewhere
         self.ended.append((tracking_guid, reason))
         return True
 

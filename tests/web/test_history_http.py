@@ -3,7 +3,7 @@
 The app is ``web.app.create_app`` with the history blueprint, served by
 ``server.http.serve_http`` on port 0, reading a real store seeded with the calls of
 ``tests/test_history_store.py``; the orchestrator's live side (``live_snapshot``,
-``end_call``) is a small fake, so a "live" call is whatever the test says. The admin hangup
+``hang_up``) is a small fake, so a "live" call is whatever the test says. The admin hangup
 through the whole service and the simulator is ``tests/test_admin_hangup.py``.
 """
 
@@ -300,6 +300,14 @@ class TestHangupRoute:
         too_long = await api.post(f"/calls/{C5}/hangup", data={"reason": "x" * 201})
         assert too_long.status_code == 400
         assert api.fake.ended == []
+
+    async def test_owner_that_does_not_answer_is_503(self, api: Api) -> None:
+        """A call live on another instance that did not answer the hand-over: 503, retry."""
+        del api.fake.live[C5]
+        api.fake.elsewhere = None
+        response = await api.post(f"/calls/{C5}/hangup")
+        assert response.status_code == 503
+        assert "did not answer" in response.json()["error"]
 
 
 class TestOperatorToken:

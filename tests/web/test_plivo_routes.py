@@ -45,7 +45,7 @@ from orchestrator.messages import (
     Whisper,
 )
 from orchestrator.model import VOICEMAIL_PROMPT
-from web.plivo import create_plivo_blueprint
+from web.plivo import DEFAULT_NOTIFY_TIMEOUT_S, DEFAULT_REPLY_TIMEOUT_S, create_plivo_blueprint
 
 TOKEN = "route-test-token"
 PUBLIC = "https://orch.example.com:8443"
@@ -142,9 +142,18 @@ class Client:
         return await self.test_client.get(target, headers=headers)
 
 
-async def open_client(service: FakeService, settings: Settings, **kw: float) -> Client:
+async def open_client(
+    service: FakeService,
+    settings: Settings,
+    *,
+    reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
+    notify_timeout_s: float = DEFAULT_NOTIFY_TIMEOUT_S,
+) -> Client:
     app = QuartTrio(__name__)
-    app.register_blueprint(create_plivo_blueprint(service, settings, **kw))
+    blueprint = create_plivo_blueprint(
+        service, settings, reply_timeout_s=reply_timeout_s, notify_timeout_s=notify_timeout_s
+    )
+    app.register_blueprint(blueprint)
     return Client(app)
 
 

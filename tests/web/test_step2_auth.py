@@ -16,7 +16,7 @@ import trio
 from orchestrator.config import Campaign, Settings
 from store import SqlStore, open_store
 from tests.support.service import RunningService, running_service, service_settings
-from web.step2 import Step2KeyCheck, step2_key_check
+from web.step2 import CampaignOf, Step2KeyCheck, step2_key_check
 
 pytestmark = pytest.mark.e2e
 
@@ -186,15 +186,24 @@ class TestCheck:
 
     def test_absent_when_no_campaign_requires_a_key(self) -> None:
         """No campaign asks: no check at all (Step 2 exactly as before)."""
-        assert step2_key_check(self.settings(False), lambda guid: "acme") is None
-        assert isinstance(step2_key_check(self.settings(True), lambda guid: "acme"), Step2KeyCheck)
+        assert step2_key_check(self.settings(False), campaign_in({})) is None
+        assert isinstance(step2_key_check(self.settings(True), campaign_in({})), Step2KeyCheck)
 
-    def test_decisions(self) -> None:
-        live = {"g-acme": "acme"}
-        check = Step2KeyCheck(self.settings(True), live.get)
-        assert check("G-ACME", None, {}) is not None
-        assert check("g-acme", KEY, {}) is None
-        assert check("g-acme", None, {"apiKey": [KEY]}) is None
-        assert check("g-acme", "nope", {"ApiKey": [KEY]}) == "wrong API key"  # header wins
-        assert check("g-other", None, {}) is None  # not live: 404 / 409 come later
-        assert check(None, None, {}) is None  # no TrackingGUID: the parser's 400
+    async def test_decisions(self) -> None:
+        check = Step2KeyCheck(self.settings(True), campaign_in({"g-acme": "acme"}))
+        assert await check("G-ACME", None, {}) is not None
+        assert await check("g-acme", KEY, {}) is None
+        assert await check("g-acme", None, {"apiKey": [KEY]}) is None
+        assert await check("g-acme", "nope", {"ApiKey": [KEY]}) == "wrong API key"  # header wins
+        assert await check("g-other", None, {}) is None  # not live: 404 / 409 come later
+        assert await check(None, None, {}) is None  # no TrackingGUID: the parser's 400
+
+
+def campaign_in(live: dict[str, str]) -> CampaignOf:
+    """``Orchestrator.campaign_of_any`` over a fixed table of live calls."""
+
+    async def campaign_of(guid: str) -> str | None:
+        await trio.lowlevel.checkpoint()
+        return live.get(guid)
+
+    return campaign_of

@@ -234,16 +234,30 @@ class PlivoCarrier:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> PlivoCarrier:
-        """Build from ``[carrier]`` and ``server.public_url``; ``kwargs`` as for the constructor."""
+        """Build from ``[carrier]`` and this instance's callback base; ``kwargs`` as for the
+        constructor."""
         carrier = settings.carrier
         return cls(
             auth_id=carrier.auth_id,
             auth_token=carrier.auth_token,
             api_url=carrier.api_url,
-            urls=CallbackUrls(settings.server.public_url),
+            urls=CallbackUrls(settings.server.callback_base),
             calls_per_second=carrier.calls_per_second,
             **kwargs,
         )
+
+    def pace(
+        self, calls_per_second: float, *, burst: float | None = None, hold_s: float = 0.0
+    ) -> None:
+        """Change the pace of Make Call requests (a cluster instance's share of the account's
+        rate); ``hold_s``: send none for that long first."""
+        self._cps.set_rate(calls_per_second, burst)
+        if hold_s > 0:
+            self._cps.hold(hold_s)
+
+    @property
+    def calls_per_second(self) -> float:
+        return self._cps.rate
 
     async def aclose(self) -> None:
         """Close the connection pool."""
