@@ -14,6 +14,13 @@ row from the store and carries on. Each delivery:
   up the others.
 
 At shutdown no delivery waits for its next attempt: pending rows stay in the store.
+
+**Shared** (a cluster, :class:`Sharing`): every instance delivers any call's post. Nothing is
+scheduled in memory; a poller claims due rows from the store (``store.outbox_claims``: per host,
+``FOR UPDATE SKIP LOCKED``, a claim expiry, the per-customer bound counted across the cluster),
+makes one attempt per claim and records the result, which releases the row until its next
+attempt is due — on whichever instance claims it then. A call finishing here wakes the poller,
+which first waits for the row to be committed, so the post still goes out at once.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from urllib.parse import urlencode, urlsplit
 import structlog
 import trio
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, StoreError
 from orchestrator.ports import Customer, Recorder
 from orchestrator.records import OutboxAttempted, OutboxDelivered
 
@@ -87,6 +94,28 @@ class PendingRow(Protocol):
     def next_attempt_at(self) -> float: ...
 
 
+class SharedOutbox(Protocol):
+    """The store's claim on due outbox rows (``store.sqlstore.SqlStore.claim_outbox``)."""
+
+    async def claim_outbox(
+        self, owner_id: str, *, now: float, claim_s: float, per_host: int, limit: int
+    ) -> Sequence[PendingRow]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Sharing:
+    """Deliver from the cluster's shared outbox (module docstring)."""
+
+    outbox: SharedOutbox
+    owner_id: str
+    #: how long a claim holds a row: longer than one post may take (the customer timeout)
+    claim_s: float = 30.0
+    #: how often the poller looks for due rows when nothing wakes it
+    poll_s: float = 1.0
+    #: rows claimed at once
+    batch: int = 64
+
+
 def signature_header(secret: str, body: str, timestamp: int) -> str:
     """``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` — the body is the exact
     form-encoded request body. Customers recompute it and compare in constant time."""
@@ -107,8 +136,11 @@ class OutboxDeliverer:
         secrets: Mapping[str, str] | None = None,
         now: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        shared: Sharing | None = None,
     ) -> None:
         self._customer = customer
+        self._shared = shared
+        self._wake = trio.Event()
         self._recorder = recorder
         self._pending = pending
         self.policy = policy or RetryPolicy()
@@ -128,6 +160,9 @@ class OutboxDeliverer:
     async def send(self, tracking_guid: str, url: str, fields: Mapping[str, str]) -> None:
         """A call just finished (its outbox row is queued in the same store batch)."""
         await trio.lowlevel.checkpoint()
+        if self._shared is not None:
+            self._wake.set()  # the poller claims it once it is committed
+            return
         self._schedule(Delivery(tracking_guid, url, dict(fields), self._now()))
 
     async def close(self) -> None:
@@ -143,9 +178,12 @@ class OutboxDeliverer:
             for delivery in self._backlog:
                 nursery.start_soon(self._deliver, delivery)
             self._backlog.clear()
-            resumed = await self._resume()
-            if resumed:
-                logger.info("outbox.resumed", pending=resumed)
+            if self._shared is not None:
+                nursery.start_soon(self._poll, self._shared)
+            else:
+                resumed = await self._resume()
+                if resumed:
+                    logger.info("outbox.resumed", pending=resumed)
             task_status.started()
             await self._closed.wait()
             # In-flight attempts finish (bounded by the customer client's timeout); waiting
@@ -171,6 +209,60 @@ class OutboxDeliverer:
                 )
             )
         return len(rows)
+
+    async def _poll(self, shared: Sharing) -> None:
+        """Claim due rows of the shared outbox and deliver each once (module docstring)."""
+        failing = False
+        while not self._closed.is_set():
+            if self._wake.is_set():
+                self._wake = trio.Event()
+                await self._recorder.flush()  # the rows of calls just finished are committed
+            try:
+                rows = await shared.outbox.claim_outbox(
+                    shared.owner_id,
+                    now=self._now(),
+                    claim_s=shared.claim_s,
+                    per_host=self.policy.per_customer,
+                    limit=shared.batch,
+                )
+            except StoreError as exc:
+                if not failing:
+                    logger.error("outbox.claim_failed", error=str(exc))
+                failing, rows = True, []
+            else:
+                if failing:
+                    logger.warning("outbox.claim_recovered")
+                failing = False
+            assert self._nursery is not None
+            for row in rows:
+                self.in_flight.add(row.tracking_guid)
+                delivery = Delivery(
+                    row.tracking_guid,
+                    row.url,
+                    dict(row.fields),
+                    row.created_at,
+                    row.attempts,
+                    row.next_attempt_at,
+                )
+                self._nursery.start_soon(self._deliver_claimed, delivery)
+            if len(rows) >= shared.batch:
+                continue  # more may be due
+            with trio.move_on_after(shared.poll_s):
+                async with trio.open_nursery() as waiting:
+                    waiting.start_soon(_set_when, self._wake, waiting.cancel_scope)
+                    waiting.start_soon(_set_when, self._closed, waiting.cancel_scope)
+
+    async def _deliver_claimed(self, delivery: Delivery) -> None:
+        """One attempt at a claimed row; a failure releases it until its next attempt."""
+        with structlog.contextvars.bound_contextvars(tracking_guid=delivery.tracking_guid):
+            try:
+                attempts = delivery.attempts + 1
+                async with self._limiter(delivery.url):
+                    error = await self._post(delivery, attempts)
+                if error is not None:
+                    await self._failed(delivery, attempts, error)
+            finally:
+                self.in_flight.discard(delivery.tracking_guid)
 
     def _schedule(self, delivery: Delivery) -> None:
         if delivery.tracking_guid in self.in_flight:
@@ -206,7 +298,6 @@ class OutboxDeliverer:
     async def _attempts(self, delivery: Delivery) -> None:
         attempts = delivery.attempts
         due = delivery.next_attempt_at
-        deadline = delivery.created_at + self.policy.give_up_after_s
         while True:
             wait = due - self._now()
             if wait > 0:
@@ -219,29 +310,35 @@ class OutboxDeliverer:
                 error = await self._post(delivery, attempts)
             if error is None:
                 return
-            now = self._now()
-            delay = self.policy.delay_after(attempts, self._rng)
-            if now + delay > deadline:
-                self.dead += 1
-                logger.error(
-                    "outcome.dead",
-                    attempts=attempts,
-                    error=error,
-                    gave_up_after_s=round(now - delivery.created_at, 1),
-                )
-                await self._recorder.record(
-                    OutboxDelivered(
-                        delivery.tracking_guid, now, attempts, dead=True, last_error=error
-                    )
-                )
+            next_due = await self._failed(delivery, attempts, error)
+            if next_due is None:
                 return
-            due = now + delay
-            logger.warning(
-                "outcome.attempt_failed", attempt=attempts, error=error, retry_in_s=round(delay, 3)
+            due = next_due
+
+    async def _failed(self, delivery: Delivery, attempts: int, error: str) -> float | None:
+        """Record a failed attempt: when the next one is due, or None when the post is dead
+        (``give_up_after_s`` from the outcome's creation would pass before it)."""
+        now = self._now()
+        delay = self.policy.delay_after(attempts, self._rng)
+        if now + delay > delivery.created_at + self.policy.give_up_after_s:
+            self.dead += 1
+            logger.error(
+                "outcome.dead",
+                attempts=attempts,
+                error=error,
+                gave_up_after_s=round(now - delivery.created_at, 1),
             )
             await self._recorder.record(
-                OutboxAttempted(delivery.tracking_guid, now, attempts, due, error)
+                OutboxDelivered(delivery.tracking_guid, now, attempts, dead=True, last_error=error)
             )
+            return None
+        logger.warning(
+            "outcome.attempt_failed", attempt=attempts, error=error, retry_in_s=round(delay, 3)
+        )
+        await self._recorder.record(
+            OutboxAttempted(delivery.tracking_guid, now, attempts, now + delay, error)
+        )
+        return now + delay
 
     async def _post(self, delivery: Delivery, attempt: int) -> str | None:
         """One attempt; ``None`` on success, else the error."""
@@ -267,3 +364,9 @@ class OutboxDeliverer:
         )
         await self._recorder.record(OutboxDelivered(delivery.tracking_guid, self._now(), attempt))
         return None
+
+
+async def _set_when(event: trio.Event, scope: trio.CancelScope) -> None:
+    """Cancel ``scope`` once ``event`` is set (wait for the first of several events)."""
+    await event.wait()
+    scope.cancel()

@@ -21,7 +21,7 @@ deliverer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Protocol
 
@@ -55,12 +55,15 @@ from orchestrator.messages import (
     LegDigits,
     Release,
 )
-from orchestrator.model import CallState, LegResult, Outcome, RoutingPlan, Tier
+from orchestrator.model import CallState, LeadDetails, LegResult, Outcome, RoutingPlan, Tier
 from orchestrator.plan_parser import parse_routing_plan, plan_fields_present
 from orchestrator.ports import Customer
 from orchestrator.records import CallFinished, CallStateChanged, PlanAccepted
 
 logger = structlog.get_logger()
+
+#: The Step 1 fields of the live referral on a dialled number, at a time (None: a direct call).
+Attribute = Callable[[str, float], Awaitable[LeadDetails | None]]
 
 #: How long a webhook handler waits for the call's answer before releasing the agent
 #: (the web layer may give up sooner; either way the slot is then abandoned).
@@ -99,6 +102,7 @@ class CallSupervisor:
     """Routes one lead call. Created by the service; ``run`` is its whole life."""
 
     __slots__ = (  # thousands live at once: no per-instance dict
+        "_attribute",
         "_connected_at",
         "_customer",
         "_duplicate",
@@ -133,6 +137,7 @@ class CallSupervisor:
         campaign: Campaign,
         *,
         ownership: Ownership,
+        attribute: Attribute | None = None,
         customer: Customer,
         outcomes: OutcomeSink,
         new_leg_id: Callable[[], str],
@@ -141,6 +146,7 @@ class CallSupervisor:
         self.ctx = ctx
         self.campaign = campaign
         self._ownership = ownership
+        self._attribute = attribute
         self._duplicate = False
         #: set once the claim is settled; ``in_directory``: the directory holds our claim (a
         #: directory that failed leaves the call routed here alone, plans taken locally)
@@ -302,6 +308,11 @@ class CallSupervisor:
             call_uuid=call.carrier_call_id,
         ):
             try:
+                if self._attribute is not None:  # a tracking number: is the lead a referral?
+                    details = await self._attribute(call.dialled_number, self.ctx.now())
+                    if details is not None:
+                        call = replace(call, details=details)
+                        self.ctx.call = self.referee.call = call
                 self.ctx.event(
                     "call.started",
                     lead_phone=call.lead_phone,

@@ -13,9 +13,10 @@ from typing import Protocol
 
 from orchestrator.cluster_results import CallClaim, PlanCommit
 from orchestrator.messages import LeadTarget
-from orchestrator.model import CallState, InboundCall
+from orchestrator.model import CallState, InboundCall, LeadDetails
 from orchestrator.read_models import CallOwner, InstanceView
 from orchestrator.records import Record
+from orchestrator.referral_records import Referral
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,29 @@ class CallLookup(Protocol):
     """Read access to calls that are no longer live (the store's read side)."""
 
     async def get_call(self, tracking_guid: str) -> StoredCall | None: ...
+
+
+class ReferralPool(Protocol):
+    """The tracking-number pool and the ReferralID sequence (the store; docs/contract.md §7)."""
+
+    async def sync_referral_pool(self, pools: Mapping[str, Sequence[str]]) -> None:
+        """Make the configured pools' numbers (campaign -> numbers)."""
+        ...
+
+    async def assign_referral(
+        self, campaign: str, visitor: LeadDetails, *, now: float, ttl_s: float
+    ) -> tuple[Referral, int | None]:
+        """A new referral on the campaign's pool, and the id of the live referral it
+        superseded (an exhausted pool), else None.
+
+        Raises:
+            NoTrackingNumbers: the campaign has no numbers in the pool.
+        """
+        ...
+
+    async def referral_on(self, number: str) -> Referral | None:
+        """The tracking number's current referral (live or not)."""
+        ...
 
 
 # --- the cluster (docs/contract.md §11) ---------------------------------------------------------

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from orchestrator.model import CallState, LegResult, OutcomeKind
-from orchestrator.referral_records import Referral
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +90,6 @@ class OutboxView:
     delivered_at: float | None
     dead: bool
     last_error: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredReferrals:
-    """What a restarted service needs to rebuild its referral book (docs/contract.md §7).
-
-    ``live``: for each tracking number, its latest referral if still live, oldest first.
-    ``last_referral_id``: the largest ReferralID ever recorded (0 if none), expired included.
-    """
-
-    live: tuple[Referral, ...]
-    last_referral_id: int
-
-
-# --- call history (README "Operating it": ``GET /calls``, ``GET /calls/{guid}``, ``GET /agents``) -
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,7 @@
-"""Referrals as the store keeps them (docs/contract.md §7): the :class:`Referral` value and its
-write record.
+"""Referrals as the store keeps them (docs/contract.md §7): the :class:`Referral` value.
 
-A leaf module beside :mod:`orchestrator.records` (which it extends without editing): it imports
-only :mod:`orchestrator.model` and :mod:`orchestrator.records`. The store's writer applies
-:data:`StoreRecord` (a call record or a referral record) in the same batches.
+A leaf module: it imports only :mod:`orchestrator.model`. The pool itself (numbers, the
+ReferralID sequence) lives in the database (``store.referral_pool``).
 """
 
 from __future__ import annotations
@@ -11,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orchestrator.model import LeadDetails
-from orchestrator.records import Record
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +29,3 @@ class Referral:
 
     def live_at(self, now: float) -> bool:
         return now < self.expires_at
-
-
-@dataclass(frozen=True, slots=True)
-class ReferralAssigned:
-    """A referral was registered: insert it (a second insert of the same id does nothing)."""
-
-    referral: Referral
-
-
-ReferralRecord = ReferralAssigned
-#: Everything the store's writer applies: the call actors' records and the referral records.
-StoreRecord = Record | ReferralRecord

@@ -1,8 +1,8 @@
-"""Referrals (docs/contract.md §7) and the per-campaign API key: validation, pool policy, the
-in-memory book.
+"""Referrals (docs/contract.md §7) and the per-campaign API key: validation and the policy.
 
-Pure: no I/O, no trio (logging aside). The HTTP side is :mod:`web.referrals`; persistence is
-the store's (``ReferralAssigned`` records, loaded back with ``SqlStore.load_referrals``).
+Pure: no I/O, no trio (logging aside). The HTTP side is :mod:`web.referrals`; the pool lives in
+the database (``store.referral_pool``, shared by every instance) and
+``actors.referral_desk`` registers and attributes through it.
 
 **Registering a visitor** (``POST /referrals``): the website sends the visitor's ``FirstName``,
 ``LastName``, ``FullName``, ``City``, ``St``, ``Zip`` (all optional) and the ``campaign``; field
@@ -10,21 +10,20 @@ names match case-insensitively. :func:`parse_visitor` checks the API doc's lengt
 full name ≤ 100, city ≤ 100 — our cap, the doc gives none), ``St`` two letters (returned in
 upper case), ``Zip`` five digits, no control characters, and reports every problem at once.
 
-**The pool policy** (:class:`ReferralBook`): each campaign hands out its ``tracking_numbers``.
-A number is *taken* while its latest referral is live (``now < expires_at``, ``expires_at =
-assigned_at + referral_ttl_s``). A new referral gets the least recently assigned number that
-is free; when every number is taken (pool exhaustion) it gets the least recently assigned number
-anyway — the oldest live referral loses its number (logged as ``referral.pool_exhausted``,
-warning) and calls to that number are attributed to the new one from then on.
+**The pool policy**: each campaign hands out its ``tracking_numbers``. A number is *taken*
+while its latest referral is live (``now < expires_at``, ``expires_at = assigned_at +
+referral_ttl_s``). A new referral gets the least recently assigned number that is free; when
+every number is taken (pool exhaustion) it gets the least recently assigned number anyway — the
+oldest live referral loses its number (logged as ``referral.pool_exhausted``, warning) and calls
+to that number are attributed to the new one from then on.
 
-**Attribution** (:meth:`ReferralBook.attribute`, on the lead's answer path, so sync and O(1)): a
-call to a tracking number while its latest referral is live carries that referral's id and
-fields in Step 1 (and its id in Step 3); otherwise it is a direct call (``ReferralID=0``). A
-referral is not used up by a call: a visitor who calls twice within the TTL is attributed twice.
+**Attribution** (at a call's start, before Step 1): a call to a tracking number while its latest
+referral is live carries that referral's id and fields in Step 1 (and its id in Step 3);
+otherwise it is a direct call (``ReferralID=0``). A referral is not used up by a call: a visitor
+who calls twice within the TTL is attributed twice.
 
-**ReferralIDs** are positive, unique and never reused: the book counts on from the largest id
-the store has ever recorded (expired referrals included). The book lives in one process: run one
-service per database when referrals are used.
+**ReferralIDs** are positive, unique and never reused, across every instance sharing the
+database: a counter row in the database, incremented under its lock.
 
 **API keys**: a campaign's ``api_key`` authenticates ``POST /referrals`` for it and, with
 ``step2_requires_key``, its Step 2 plans. The key travels in the ``X-Api-Key`` header or an
@@ -37,19 +36,16 @@ from __future__ import annotations
 import hmac
 import re
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
 import structlog
 
 from orchestrator.config import Campaign
-from orchestrator.errors import NoTrackingNumbers, Problem, ReferralRejected
+from orchestrator.errors import Problem, ReferralRejected
 from orchestrator.model import LeadDetails
 from orchestrator.plan_fields import single_value
 from orchestrator.plan_values import Invalid, ProblemList, shown
-from orchestrator.referral_records import Referral
 
 logger = structlog.get_logger()
 
@@ -189,123 +185,3 @@ def step2_key_problem(campaign: Campaign | None, given: str | None) -> str | Non
     if campaign is None or not campaign.step2_requires_key:
         return None
     return key_problem(campaign, given)
-
-
-# --- the book ----------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Pool:
-    """One campaign's tracking numbers, least recently assigned first."""
-
-    ttl_s: float
-    order: OrderedDict[str, None]
-
-
-class ReferralBook:
-    """The live referrals of every campaign, by tracking number (see the module docstring).
-
-    Args:
-        campaigns: the configured campaigns; those without ``tracking_numbers`` take none.
-        live: referrals loaded from the store. Only the latest one per number counts, and only
-            if its number is still in its campaign's pool (others are dropped, logged).
-        last_referral_id: the largest ReferralID ever recorded; new ids count on from it.
-    """
-
-    def __init__(
-        self,
-        campaigns: Iterable[Campaign],
-        *,
-        live: Iterable[Referral] = (),
-        last_referral_id: int = 0,
-    ) -> None:
-        self._pools: dict[str, _Pool] = {}
-        self._owner: dict[str, str] = {}  # tracking number -> campaign name
-        for campaign in campaigns:
-            if campaign.tracking_numbers:
-                order = OrderedDict.fromkeys(campaign.tracking_numbers)
-                self._pools[campaign.name] = _Pool(campaign.referral_ttl_s, order)
-                self._owner.update(dict.fromkeys(campaign.tracking_numbers, campaign.name))
-        self._current: dict[str, Referral] = {}
-        self._last_id = max(last_referral_id, 0)
-        loaded = dropped = 0
-        for referral in sorted(live, key=lambda r: (r.assigned_at, r.referral_id)):
-            self._last_id = max(self._last_id, referral.referral_id)
-            if self._owner.get(referral.tracking_number) != referral.campaign:
-                dropped += 1
-                continue
-            loaded += 1
-            self._take(referral)
-        if loaded or dropped or self._last_id:
-            logger.info(
-                "referrals.loaded", live=loaded, dropped=dropped, last_referral_id=self._last_id
-            )
-
-    @property
-    def last_referral_id(self) -> int:
-        return self._last_id
-
-    def _take(self, referral: Referral) -> None:
-        number = referral.tracking_number
-        self._current[number] = referral
-        self._pools[referral.campaign].order.move_to_end(number)
-
-    def assign(self, campaign: str, visitor: LeadDetails, now: float) -> Referral:
-        """Register ``visitor`` for ``campaign``: a new ReferralID on a tracking number from its
-        pool (the pool policy of the module docstring).
-
-        Raises:
-            NoTrackingNumbers: the campaign has no tracking numbers (or is unknown).
-        """
-        pool = self._pools.get(campaign)
-        if pool is None:
-            raise NoTrackingNumbers(f"campaign {campaign!r} has no tracking_numbers")
-        number = next((n for n in pool.order if not self._taken(n, now)), None)
-        if number is None:
-            number = next(iter(pool.order))
-            superseded = self._current[number]
-            logger.warning(
-                "referral.pool_exhausted",
-                campaign=campaign,
-                tracking_number=number,
-                pool_size=len(pool.order),
-                superseded_referral_id=superseded.referral_id,
-                superseded_remaining_s=round(superseded.expires_at - now, 3),
-            )
-        self._last_id += 1
-        referral = Referral(
-            referral_id=self._last_id,
-            campaign=campaign,
-            tracking_number=number,
-            details=replace(visitor, referral_id=self._last_id),
-            assigned_at=now,
-            expires_at=now + pool.ttl_s,
-        )
-        self._take(referral)
-        return referral
-
-    def _taken(self, number: str, now: float) -> bool:
-        current = self._current.get(number)
-        return current is not None and current.live_at(now)
-
-    def attribute(self, dialled_number: str, now: float) -> LeadDetails | None:
-        """The Step 1 fields of the live referral on ``dialled_number``, or ``None`` (a direct
-        call: ReferralID 0). Sync and O(1): it runs on the lead's answer path."""
-        referral = self._current.get(dialled_number)
-        if referral is None:
-            return None
-        if not referral.live_at(now):
-            logger.info(
-                "referral.expired_on_call",
-                referral_id=referral.referral_id,
-                tracking_number=dialled_number,
-                expired_s_ago=round(now - referral.expires_at, 3),
-            )
-            return None
-        logger.info(
-            "referral.attributed",
-            referral_id=referral.referral_id,
-            tracking_number=dialled_number,
-            campaign=referral.campaign,
-        )
-        return referral.details

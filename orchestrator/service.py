@@ -28,6 +28,7 @@ from actors.context import CallContext
 from actors.instance import Instance
 from actors.outbox import OutboxDeliverer
 from actors.ownership import Ownership
+from actors.referral_desk import ReferralDesk
 from actors.supervisor import CallSupervisor
 from actors.teardown import Target, Teardown, TeardownPolicy
 from orchestrator.cluster_results import PlanCommit
@@ -53,7 +54,6 @@ from orchestrator.model import NO_DETAILS, InboundCall, LeadDetails, RoutingPlan
 from orchestrator.plan_codec import plan_to_json
 from orchestrator.ports import CallDirectory, Carrier, Customer, Peers, Recorder
 from orchestrator.read_models import InstanceView
-from orchestrator.referrals import ReferralBook
 
 logger = structlog.get_logger()
 
@@ -79,7 +79,7 @@ class Orchestrator:
         outcomes: OutboxDeliverer | None = None,
         now: Callable[[], float] = time.time,
         guid_key: bytes | None = None,
-        referrals: ReferralBook | None = None,
+        referrals: ReferralDesk | None = None,
         teardown: Teardown | None = None,
         instance: Instance | None = None,
         peers: Peers | None = None,
@@ -213,8 +213,6 @@ class Orchestrator:
                 call_uuid=carrier_call_id,
             )
             return InboundRejected("not accepting calls")
-        if details is None and self._referrals is not None:  # referrals (docs/contract.md §7)
-            details = self._referrals.attribute(to_number, self._now())
         guid = self._new_guid(carrier_call_id)
         call = InboundCall(
             tracking_guid=guid,
@@ -238,6 +236,14 @@ class Orchestrator:
             ctx,
             campaign,
             ownership=self._ownership(),
+            # referrals (docs/contract.md §7): attributed at the call's start, off the answer path
+            attribute=(
+                self._referrals.attribute
+                if details is None
+                and self._referrals is not None
+                and self._referrals.is_tracking_number(to_number)
+                else None
+            ),
             customer=self._customer,
             outcomes=self.outcomes,
             new_leg_id=new_leg_id,

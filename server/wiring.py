@@ -28,15 +28,15 @@ import structlog
 import trio
 
 from actors.instance import Instance, InstanceConfig
-from actors.outbox import OutboxDeliverer, RetryPolicy
+from actors.outbox import OutboxDeliverer, RetryPolicy, Sharing
 from actors.recovery import recover_calls
+from actors.referral_desk import ReferralDesk
 from actors.teardown import Teardown, TeardownPolicy
 from orchestrator.carriers.plivo import CallbackUrls, PlivoCarrier
 from orchestrator.config import Settings
 from orchestrator.customer_client import HttpCustomer
 from orchestrator.metrics import observe_service
 from orchestrator.peers_client import HttpPeers
-from orchestrator.referrals import ReferralBook
 from orchestrator.service import Orchestrator
 from orchestrator.signing import Signer
 from server.http import serve_http, stop_on_signals
@@ -53,6 +53,10 @@ from web.referrals import create_referrals_blueprint
 from web.step2 import step2_key_check
 
 logger = structlog.get_logger()
+
+#: How long a claim on a shared outbox row holds: well over one post's timeout (10 s), so a
+#: slow customer's post is never taken by a second instance while it is still in flight.
+OUTBOX_CLAIM_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +155,16 @@ async def run_service(
                         for c in settings.campaigns
                         if c.outcome_secret
                     },
+                    # a cluster delivers from the shared outbox: any instance posts any call's
+                    # outcome, the per-customer bound counted across all of them
+                    shared=Sharing(store, instance.instance_id, claim_s=OUTBOX_CLAIM_S)
+                    if settings.cluster.enabled
+                    else None,
                 )
-                # referrals (docs/contract.md §7): the live ones and the id sequence survive a
-                # restart
-                stored = await store.load_referrals(time.time())
-                referrals = ReferralBook(
-                    settings.campaigns, live=stored.live, last_referral_id=stored.last_referral_id
-                )
+                # referrals (docs/contract.md §7): the pool and the id sequence are the
+                # database's, shared by every instance and kept across restarts
+                referrals = ReferralDesk(settings.campaigns, store)
+                await referrals.open()
                 orchestrator = Orchestrator(
                     settings,
                     carrier=carrier,
@@ -187,7 +194,7 @@ async def run_service(
                         create_metrics_blueprint(observe_service(orchestrator)),
                         create_plivo_blueprint(orchestrator, settings, forwarding=forwarding),
                         *cluster_routes,
-                        create_referrals_blueprint(referrals, settings, recorder=store),
+                        create_referrals_blueprint(referrals, settings),
                         create_history_blueprint(orchestrator, store, settings),
                         create_live_blueprint(orchestrator, settings.operator.token),
                         create_live_assets_blueprint(),

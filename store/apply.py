@@ -16,7 +16,6 @@ then each stage is one ``executemany`` in one transaction. What each record does
 - ``OutboxAttempted``: note a failed attempt (``attempts``, ``next_attempt_at``, ``last_error``)
   on a row still pending.
 - ``OutboxDelivered``: mark the row delivered (``delivered_at``) or dead (``last_error``).
-- ``ReferralAssigned``: insert the referral; a second one with the same id does nothing.
 
 Error handling (:func:`commit_batch`): a batch is one transaction. If it fails, the error is
 logged as ``store.batch_failed`` and every record is retried in its own transaction, so one bad
@@ -38,9 +37,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from orchestrator.model import CallState
-from orchestrator.referral_records import StoreRecord
+from orchestrator.records import Record as StoreRecord
 from store.batchplan import Params, plan_batch
-from store.tables import AGENTS, CALL_EVENTS, CALLS, LEGS, OUTBOX, REFERRALS
+from store.tables import AGENTS, CALL_EVENTS, CALLS, LEGS, OUTBOX
 
 logger = structlog.get_logger()
 
@@ -65,7 +64,6 @@ class Statements:
     outbox_attempted: Executable
     outbox_delivered: Executable
     outbox_dead: Executable
-    referral_insert: Executable
 
     @classmethod
     def for_dialect(cls, dialect: str) -> Statements:
@@ -106,20 +104,23 @@ class Statements:
             outbox_insert=insert(OUTBOX).on_conflict_do_nothing(index_elements=["tracking_guid"]),
             outbox_attempted=update(OUTBOX)
             .where(and_(outbox_row, OUTBOX.c.delivered_at.is_(None), OUTBOX.c.dead.is_(False)))
-            .values(
+            .values(  # the claim is released: any instance takes the row when it is due
                 attempts=bindparam("b_attempts"),
                 next_attempt_at=bindparam("b_next"),
                 last_error=bindparam("b_error"),
+                claimed_by=None,
+                claim_until=None,
             ),
             outbox_delivered=update(OUTBOX)
             .where(outbox_row)
-            .values(delivered_at=bindparam("b_at"), attempts=bindparam("b_attempts")),
+            .values(
+                delivered_at=bindparam("b_at"),
+                attempts=bindparam("b_attempts"),
+                claim_until=None,
+            ),
             outbox_dead=update(OUTBOX)
             .where(outbox_row)
             .values(dead=True, attempts=bindparam("b_attempts"), last_error=bindparam("b_error")),
-            referral_insert=insert(REFERRALS).on_conflict_do_nothing(
-                index_elements=["referral_id"]
-            ),
         )
 
 
@@ -156,7 +157,6 @@ def apply_records(conn: Connection, stmts: Statements, records: Iterable[StoreRe
         (stmts.outbox_attempted, plan.attempted),
         (stmts.outbox_delivered, plan.delivered),
         (stmts.outbox_dead, plan.dead),
-        (stmts.referral_insert, plan.referrals),
     ]
     for statement, rows in steps:
         if rows:

@@ -14,8 +14,6 @@ executed as one ``executemany`` per stage, in an order that respects every depen
 7. calls finished and their outbox rows inserted (``CallFinished``)
 8. failed outbox attempts noted (``OutboxAttempted``), then rows marked delivered or dead
    (``OutboxDelivered``)
-9. referrals inserted (``ReferralAssigned``; independent of the calls, a duplicate id does
-   nothing)
 
 Why reordering is safe: within one call, records only ever move *forward* (started, plan, legs,
 states, finish), and the statements are written so that the end state is the same as in queue
@@ -28,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -43,7 +42,7 @@ from orchestrator.records import (
     OutboxDelivered,
     PlanAccepted,
 )
-from orchestrator.referral_records import ReferralAssigned, StoreRecord
+from orchestrator.records import Record as StoreRecord
 
 Params = dict[str, Any]
 
@@ -71,7 +70,6 @@ class BatchPlan:
     attempted: list[Params] = field(default_factory=list)
     delivered: list[Params] = field(default_factory=list)
     dead: list[Params] = field(default_factory=list)
-    referrals: list[Params] = field(default_factory=list)
 
 
 def call_row(record: CallStarted) -> Params:
@@ -148,24 +146,7 @@ def outbox_row(record: CallFinished) -> Params:
         "delivered_at": None,
         "dead": False,
         "last_error": "",
-    }
-
-
-def referral_row(record: ReferralAssigned) -> Params:
-    referral = record.referral
-    details = referral.details
-    return {
-        "referral_id": referral.referral_id,
-        "campaign": referral.campaign,
-        "tracking_number": referral.tracking_number,
-        "first_name": details.first_name,
-        "last_name": details.last_name,
-        "full_name": details.full_name,
-        "city": details.city,
-        "state": details.state,
-        "zip": details.zip,
-        "assigned_at": referral.assigned_at,
-        "expires_at": referral.expires_at,
+        "host": urlsplit(record.outcome_post_url).netloc,
     }
 
 
@@ -242,8 +223,6 @@ def plan_batch(records: Iterable[StoreRecord]) -> BatchPlan:
                         "b_attempts": record.attempts,
                     }
                 )
-        elif isinstance(record, ReferralAssigned):
-            plan.referrals.append(referral_row(record))
         else:
             raise TypeError(f"not a store record: {record!r}")
     plan.calls = list(calls.values())

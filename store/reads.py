@@ -19,7 +19,6 @@ from orchestrator.read_models import (
     EventView,
     LegView,
     OutboxView,
-    StoredReferrals,
 )
 from orchestrator.referral_records import Referral
 from store.tables import AGENTS, ALL_TABLES, CALL_EVENTS, CALLS, LEGS, OUTBOX, REFERRALS
@@ -165,7 +164,7 @@ def outbox_view(row: Row[Any]) -> OutboxView:
     )
 
 
-def _referral(row: Row[Any]) -> Referral:
+def referral_from_row(row: Row[Any]) -> Referral:
     m = row._mapping
     return Referral(
         referral_id=m["referral_id"],
@@ -188,19 +187,4 @@ def _referral(row: Row[Any]) -> Referral:
 def get_referral(engine: Engine, referral_id: int) -> Referral | None:
     with engine.connect() as conn:
         row = conn.execute(select(REFERRALS).where(REFERRALS.c.referral_id == referral_id)).first()
-    return None if row is None else _referral(row)
-
-
-def load_referrals(engine: Engine, now: float) -> StoredReferrals:
-    """The latest referral of each tracking number, if live at ``now`` (a later one, even
-    expired, supersedes an earlier one), and the largest ReferralID ever recorded."""
-    latest = select(func.max(REFERRALS.c.referral_id)).group_by(REFERRALS.c.tracking_number)
-    query = (
-        select(REFERRALS)
-        .where(REFERRALS.c.referral_id.in_(latest), REFERRALS.c.expires_at > now)
-        .order_by(REFERRALS.c.assigned_at, REFERRALS.c.referral_id)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-        last = conn.execute(select(func.max(REFERRALS.c.referral_id))).scalar_one()
-    return StoredReferrals(tuple(_referral(r) for r in rows), int(last or 0))
+    return None if row is None else referral_from_row(row)

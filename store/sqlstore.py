@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from orchestrator.cluster_results import CallClaim, PlanCommit
 from orchestrator.errors import StoreError
 from orchestrator.history_query import AgentQuery, CallQuery
-from orchestrator.model import CallState, InboundCall
+from orchestrator.model import CallState, InboundCall, LeadDetails
 from orchestrator.read_models import (
     AgentPage,
     AgentView,
@@ -37,10 +37,10 @@ from orchestrator.read_models import (
     CallView,
     InstanceView,
     OutboxView,
-    StoredReferrals,
 )
-from orchestrator.referral_records import Referral, StoreRecord
-from store import cluster, history, reads
+from orchestrator.records import Record as StoreRecord
+from orchestrator.referral_records import Referral
+from store import cluster, history, outbox_claims, reads, referral_pool
 from store.apply import Statements, commit_batch
 from store.engine import StoreEngine, create_store_engine
 from store.writer import BATCH_MAX, DRAIN_SECONDS, QUEUE_SIZE, BatchWriter
@@ -170,6 +170,19 @@ class SqlStore:
         calls = [call for guid in guids if (call := await self.get_call(guid)) is not None]
         return sorted(calls, key=lambda call: call.started_at)
 
+    async def claim_outbox(
+        self, owner_id: str, *, now: float, claim_s: float, per_host: int, limit: int
+    ) -> list[OutboxView]:
+        """Claim due Step 3 posts for ``owner_id`` (``store.outbox_claims.claim_due``)."""
+        return await self._claim(
+            outbox_claims.claim_due,
+            owner_id,
+            now=now,
+            claim_s=claim_s,
+            per_host=per_host,
+            limit=limit,
+        )
+
     async def outbox_pending(self, limit: int = 100) -> list[OutboxView]:
         """Step 3 posts neither delivered nor dead, soonest ``next_attempt_at`` first."""
         return await self._read(reads.outbox_pending, limit)
@@ -177,9 +190,18 @@ class SqlStore:
     async def get_referral(self, referral_id: int) -> Referral | None:
         return await self._read(reads.get_referral, referral_id)
 
-    async def load_referrals(self, now: float) -> StoredReferrals:
-        """The referrals a restarted service keeps (live at ``now``) and the last ReferralID."""
-        return await self._read(reads.load_referrals, now)
+    # --- the referral pool (see store.referral_pool) ------------------------------------------
+
+    async def sync_referral_pool(self, pools: Mapping[str, Sequence[str]]) -> None:
+        await self._claim(referral_pool.sync_pool, pools)
+
+    async def assign_referral(
+        self, campaign: str, visitor: LeadDetails, *, now: float, ttl_s: float
+    ) -> tuple[Referral, int | None]:
+        return await self._claim(referral_pool.assign, campaign, visitor, now=now, ttl_s=ttl_s)
+
+    async def referral_on(self, number: str) -> Referral | None:
+        return await self._read(referral_pool.referral_on, number)
 
     # --- the cluster (see store.cluster) ------------------------------------------------------
 

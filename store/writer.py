@@ -20,7 +20,7 @@ import structlog
 import trio
 
 from orchestrator.errors import StoreError
-from orchestrator.referral_records import StoreRecord as Record
+from orchestrator.records import Record
 
 logger = structlog.get_logger()
 

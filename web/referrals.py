@@ -40,11 +40,11 @@ from orchestrator.errors import (
     ReferralRejected,
     StoreError,
 )
-from orchestrator.referral_records import ReferralAssigned
+from orchestrator.model import LeadDetails
+from orchestrator.referral_records import Referral
 from orchestrator.referrals import (
     API_KEY_CHALLENGE,
     API_KEY_HEADER,
-    ReferralBook,
     given_api_key,
     key_problem,
     parse_visitor,
@@ -57,12 +57,12 @@ logger = structlog.get_logger()
 REFERRALS_PATH = "/referrals"
 
 
-class ReferralRecorder(Protocol):
-    """The store's write side as the referrals route needs it (``store.SqlStore``)."""
+class Referrals(Protocol):
+    """The shared referral pool as the route needs it (``actors.referral_desk.ReferralDesk``)."""
 
-    async def record(self, *records: ReferralAssigned) -> None: ...
-
-    async def flush(self) -> None: ...
+    async def assign(self, campaign: str, visitor: LeadDetails, now: float) -> Referral:
+        """The new referral, committed (``NoTrackingNumbers``, ``StoreError``)."""
+        ...
 
 
 def unauthorized(message: str) -> ResponseReturnValue:
@@ -79,16 +79,15 @@ def _iso_utc(epoch_s: float) -> str:
 
 
 def create_referrals_blueprint(
-    book: ReferralBook,
+    referrals: Referrals,
     settings: Settings,
     *,
-    recorder: ReferralRecorder,
     now: Callable[[], float] = time.time,
 ) -> Blueprint:
-    """``POST /referrals``: register visitors in ``book`` and persist them with ``recorder``.
+    """``POST /referrals``: register visitors with ``referrals`` (the shared pool).
 
     ``now`` is the epoch clock of the referrals' lifetimes (the orchestrator's own clock, which
-    :meth:`ReferralBook.attribute` is called with).
+    calls are attributed with).
     """
     blueprint = Blueprint("referrals", __name__)
 
@@ -125,15 +124,12 @@ def create_referrals_blueprint(
             )
             return _invalid(exc)
         try:
-            referral = book.assign(name, visitor, now())
+            referral = await referrals.assign(name, visitor, now())
         except NoTrackingNumbers as exc:
             logger.warning("referral.no_tracking_numbers", campaign=name)
             return {"error": str(exc)}, 409
-        try:
-            await recorder.record(ReferralAssigned(referral))
-            await recorder.flush()
         except StoreError as exc:
-            logger.error("referral.store_failed", referral_id=referral.referral_id, error=str(exc))
+            logger.error("referral.store_failed", campaign=name, error=str(exc))
             return {"error": "the referral could not be stored; try again"}, 503
         logger.info(
             "referral.assigned",

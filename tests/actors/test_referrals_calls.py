@@ -10,12 +10,13 @@ from dataclasses import dataclass
 import trio
 import trio.testing
 
+from actors.referral_desk import ReferralDesk
 from orchestrator.carriers.fake import FakeCarrier, LeadScript
 from orchestrator.config import Campaign, Settings
 from orchestrator.messages import InboundAccepted
 from orchestrator.model import LeadDetails
-from orchestrator.referrals import ReferralBook
 from orchestrator.service import Orchestrator
+from store.memory_referrals import MemoryReferralPool
 from tests.support.call_harness import ROUTING
 from tests.support.fakes import FakeCustomer, MemoryRecorder
 
@@ -44,7 +45,7 @@ HANGS_UP = LeadScript(hangup_after_s=1.0, message_s=None)
 
 @dataclass
 class World:
-    book: ReferralBook
+    book: ReferralDesk
     carrier: FakeCarrier
     orchestrator: Orchestrator
     customer: FakeCustomer
@@ -72,9 +73,10 @@ class World:
 
 @asynccontextmanager
 async def world(*, with_book: bool = True) -> AsyncIterator[World]:
-    """The orchestrator with a referral book (unless not ``with_book``); its clock is trio's
-    (MockClock in these tests)."""
-    book = ReferralBook(SETTINGS.campaigns)
+    """The orchestrator with a referral desk on an in-memory pool (unless not ``with_book``);
+    its clock is trio's (MockClock in these tests)."""
+    book = ReferralDesk(SETTINGS.campaigns, MemoryReferralPool())
+    await book.open()
     carrier = FakeCarrier()
     customer = FakeCustomer()
     recorder = MemoryRecorder()
@@ -103,7 +105,7 @@ class TestAttribution:
     ) -> None:
         """Step 1 has the ReferralID and every field; Step 3 the ReferralID."""
         async with world() as w:
-            referral = w.book.assign("acme", VISITOR, trio.current_time())
+            referral = await w.book.assign("acme", VISITOR, trio.current_time())
             step1, step3 = await w.call(referral.tracking_number)
             assert step1 == {
                 "ReferralID": str(referral.referral_id),
@@ -125,7 +127,7 @@ class TestAttribution:
         """Just before the TTL the call is attributed; at the TTL it carries ReferralID 0."""
         async with world() as w:
             start = trio.current_time()
-            referral = w.book.assign("acme", VISITOR, start)
+            referral = await w.book.assign("acme", VISITOR, start)
             await trio.sleep_until(start + TTL_S - 5.0)  # the call below lasts ~1 s
             before, _ = await w.call(referral.tracking_number)
             assert before["ReferralID"] == "1"
@@ -141,7 +143,7 @@ class TestAttribution:
         """The campaign's own number, or a tracking number never handed out: direct calls,
         routed to the campaign all the same."""
         async with world() as w:
-            w.book.assign("acme", VISITOR, trio.current_time())  # takes POOL[0]
+            await w.book.assign("acme", VISITOR, trio.current_time())  # takes POOL[0]
             main, _ = await w.call(MAIN_NUMBER)
             unused, _ = await w.call(POOL[1])
             assert main["ReferralID"] == unused["ReferralID"] == "0"
@@ -152,6 +154,6 @@ class TestAttribution:
     ) -> None:
         """An orchestrator built without referrals still routes tracking numbers, as direct."""
         async with world(with_book=False) as w:
-            w.book.assign("acme", VISITOR, trio.current_time())  # a book nobody consults
+            await w.book.assign("acme", VISITOR, trio.current_time())  # a book nobody consults
             step1, _ = await w.call(POOL[0])
             assert step1["ReferralID"] == "0"

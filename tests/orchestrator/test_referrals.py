@@ -1,5 +1,5 @@
-"""Referrals, the pure part (``orchestrator.referrals``): validation, API keys, the pool policy
-and attribution of the in-memory book, and the new campaign config keys. Plain sync tests."""
+"""Referrals, the pure part (``orchestrator.referrals``): validation, API keys, and the campaign
+config keys. Plain sync tests; the pool policy is ``tests/actors/test_referral_desk.py``."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import copy
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from orchestrator.config import API_KEY_MIN_CHARS, Campaign, Settings, parse_settings
-from orchestrator.errors import ConfigError, NoTrackingNumbers, ReferralRejected
+from orchestrator.errors import ConfigError, ReferralRejected
 from orchestrator.model import LeadDetails
-from orchestrator.referral_records import Referral
 from orchestrator.referrals import (
-    ReferralBook,
     given_api_key,
     key_matches,
     key_problem,
@@ -161,118 +158,6 @@ class TestApiKeys:
         assert step2_key_problem(required, "nope") == "wrong API key"
         assert step2_key_problem(required, KEY) is None
         assert step2_key_problem(None, None) is None
-
-
-class TestPoolPolicy:
-    """Free numbers first, least recently assigned; exhaustion reuses the oldest, logged."""
-
-    def test_ids_count_up_and_numbers_rotate(self) -> None:
-        """Three visitors get ids 1, 2, 3 on the three numbers in config order."""
-        book = ReferralBook([acme()])
-        got = [book.assign("acme", visitor(), now=1000.0 + i) for i in range(3)]
-        assert [r.referral_id for r in got] == [1, 2, 3]
-        assert [r.tracking_number for r in got] == list(POOL)
-        assert got[0].expires_at == 1600.0
-        assert got[1].details == visitor(referral_id=2)
-
-    def test_exhaustion_reuses_least_recently_assigned_and_logs(self) -> None:
-        """A 4th live visitor takes the number of the 1st; the 1st loses attribution."""
-        book = ReferralBook([acme()])
-        first, *_ = [book.assign("acme", visitor(f"V{i}"), now=1000.0 + i) for i in range(3)]
-        with capture_logs() as logs:
-            fourth = book.assign("acme", visitor("Dan"), now=1010.0)
-        assert fourth.tracking_number == first.tracking_number == POOL[0]
-        assert fourth.referral_id == 4
-        [warning] = [e for e in logs if e["event"] == "referral.pool_exhausted"]
-        assert warning["log_level"] == "warning"
-        assert warning["superseded_referral_id"] == 1
-        assert warning["tracking_number"] == POOL[0]
-        assert warning["pool_size"] == 3
-        details = book.attribute(POOL[0], now=1011.0)
-        assert details is not None
-        assert (details.referral_id, details.first_name) == (4, "Dan")
-        # the next exhaustion takes the next-oldest number
-        assert book.assign("acme", visitor(), now=1012.0).tracking_number == POOL[1]
-
-    def test_an_expired_number_is_free_again_before_exhaustion(self) -> None:
-        """Once the 1st referral expired, its number is taken without any warning."""
-        book = ReferralBook([acme(referral_ttl_s=10.0)])
-        book.assign("acme", visitor(), now=0.0)
-        book.assign("acme", visitor(), now=20.0)
-        book.assign("acme", visitor(), now=21.0)
-        with capture_logs() as logs:
-            again = book.assign("acme", visitor(), now=22.0)
-        assert again.tracking_number == POOL[0]
-        assert not [e for e in logs if e["event"] == "referral.pool_exhausted"]
-
-    def test_free_numbers_are_preferred_over_the_oldest(self) -> None:
-        """A free number later in the order is used rather than superseding a live one."""
-        book = ReferralBook([acme(referral_ttl_s=100.0, tracking_numbers=POOL[:2])])
-        book.assign("acme", visitor(), now=0.0)  # POOL[0], live until 100
-        assert book.assign("acme", visitor(), now=1.0).tracking_number == POOL[1]
-
-    def test_campaign_without_pool(self) -> None:
-        book = ReferralBook([acme(tracking_numbers=())])
-        with pytest.raises(NoTrackingNumbers):
-            book.assign("acme", visitor(), now=0.0)
-        with pytest.raises(NoTrackingNumbers):
-            book.assign("nope", visitor(), now=0.0)
-
-
-class TestAttribution:
-    """A call to a tracking number within the TTL carries the referral; after it, nothing."""
-
-    def test_within_and_after_ttl(self) -> None:
-        book = ReferralBook([acme()])
-        referral = book.assign("acme", visitor(), now=1000.0)
-        assert book.attribute(referral.tracking_number, now=1599.9) == referral.details
-        assert book.attribute(referral.tracking_number, now=1599.9) == referral.details  # twice
-        with capture_logs() as logs:
-            assert book.attribute(referral.tracking_number, now=1600.0) is None
-        assert logs[0]["event"] == "referral.expired_on_call"
-
-    def test_other_numbers_are_direct_calls(self) -> None:
-        book = ReferralBook([acme()])
-        book.assign("acme", visitor(), now=0.0)
-        assert book.attribute("8005550100", now=1.0) is None  # the campaign's main number
-        assert book.attribute(POOL[1], now=1.0) is None  # never handed out
-
-
-class TestLoading:
-    """A book rebuilt from stored referrals keeps them and counts ids on."""
-
-    def stored(self, referral_id: int, number: str, at: float, campaign: str = "acme") -> Referral:
-        details = visitor(referral_id=referral_id)
-        return Referral(referral_id, campaign, number, details, at, at + 600.0)
-
-    def test_loaded_referrals_attribute_and_ids_continue(self) -> None:
-        live = [self.stored(7, POOL[1], 100.0), self.stored(5, POOL[0], 50.0)]
-        book = ReferralBook([acme()], live=live, last_referral_id=9)
-        assert book.last_referral_id == 9
-        details = book.attribute(POOL[1], now=200.0)
-        assert details is not None
-        assert details.referral_id == 7
-        new = book.assign("acme", visitor(), now=300.0)
-        # the never-used number first, then the least recently assigned (POOL[0], at 50)
-        assert (new.referral_id, new.tracking_number) == (10, POOL[2])
-        with capture_logs():
-            assert book.assign("acme", visitor(), now=301.0).tracking_number == POOL[0]
-
-    def test_referrals_no_longer_in_the_pool_are_dropped(self) -> None:
-        """A number moved out of the campaign's pool (config change) attributes nothing."""
-        with capture_logs() as logs:
-            book = ReferralBook(
-                [acme()],
-                live=[
-                    self.stored(3, "8005550999", 0.0),
-                    self.stored(4, POOL[0], 0.0, campaign="other"),
-                ],
-            )
-        assert book.attribute("8005550999", now=1.0) is None
-        assert book.attribute(POOL[0], now=1.0) is None
-        assert book.last_referral_id == 4
-        assert logs[0]["event"] == "referrals.loaded"
-        assert (logs[0]["live"], logs[0]["dropped"]) == (0, 2)
 
 
 # --- config ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -61,6 +63,16 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    # the pending posts' customer hosts (the per-customer bound of the shared outbox)
+    conn = op.get_bind()
+    pending = conn.execute(
+        sa.text("SELECT tracking_guid, url FROM outbox WHERE delivered_at IS NULL")
+    ).all()
+    for guid, url in pending:
+        conn.execute(
+            sa.text("UPDATE outbox SET host = :host WHERE tracking_guid = :guid"),
+            {"host": urlsplit(url).netloc, "guid": guid},
+        )
     # carry the pool and the id sequence over from the referrals kept so far
     op.execute(
         "INSERT INTO counters (name, value) "
