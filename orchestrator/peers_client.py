@@ -57,8 +57,16 @@ class HttpPeers:
         await self._client.aclose()
 
     async def _send(
-        self, internal_url: str, method: str, target: str, body: bytes, content_type: str
+        self,
+        internal_url: str,
+        method: str,
+        target: str,
+        body: bytes,
+        content_type: str,
+        *,
+        route: str,
     ) -> httpx.Response:
+        """One signed request; ``route`` names it in the log and the metrics (bounded)."""
         try:
             url = httpx.URL(internal_url + target)
             # sign what goes on the wire: httpx may normalise the target's escapes
@@ -72,7 +80,7 @@ class HttpPeers:
                 "cluster.forward_failed",
                 peer=internal_url,
                 method=method,
-                path=target.partition("?")[0],
+                route=route,
                 error=f"{type(exc).__name__}: {exc}",
             )
             raise PeerUnreachable(f"{internal_url}: {type(exc).__name__}") from exc
@@ -88,7 +96,7 @@ class HttpPeers:
         content_type: str,
     ) -> ForwardedReply:
         target = f"{path}?{query}" if query else path
-        response = await self._send(internal_url, method, target, body, content_type)
+        response = await self._send(internal_url, method, target, body, content_type, route=path)
         return ForwardedReply(
             response.status_code, response.headers.get("content-type", ""), response.content
         )
@@ -97,7 +105,7 @@ class HttpPeers:
         target = PLAN_PATH.format(guid=quote(tracking_guid, safe=""))
         try:
             response = await self._send(
-                internal_url, "POST", target, plan.encode(), "application/json"
+                internal_url, "POST", target, plan.encode(), "application/json", route="plan"
             )
         except PeerUnreachable:
             return False
@@ -107,7 +115,9 @@ class HttpPeers:
         target = HANGUP_PATH.format(guid=quote(tracking_guid, safe=""))
         body = json.dumps({"reason": reason}).encode()
         try:
-            response = await self._send(internal_url, "POST", target, body, "application/json")
+            response = await self._send(
+                internal_url, "POST", target, body, "application/json", route="hangup"
+            )
         except PeerUnreachable:
             return None
         if response.status_code == 200:

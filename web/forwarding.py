@@ -21,10 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import structlog
+
 from orchestrator.messages import CarrierEvent, LeadHungUp
 from orchestrator.ports import ForwardedReply, Peers
 from orchestrator.read_models import InstanceView
 from orchestrator.signing import Signer
+
+logger = structlog.get_logger()
 
 
 class CallOwners(Protocol):
@@ -98,4 +102,6 @@ class Forwarding:
             content_type=content_type,
         )
         self.forwarded += 1
+        # counted in the metrics, written only at debug level: one per forwarded webhook
+        logger.debug("cluster.forwarded", route=path, owner=peer.instance_id, status=reply.status)
         return reply

@@ -61,6 +61,8 @@ class MetricsSink(Protocol):
 
     def outcome_dead(self) -> None: ...
 
+    def webhook_forwarded(self, route: str, ok: bool) -> None: ...
+
     def handler_failed(self, event: str) -> None: ...
 
 
@@ -133,6 +135,14 @@ def _outcome_dead(sink: MetricsSink, event: Mapping[str, Any]) -> None:
     sink.outcome_dead()
 
 
+def _cluster_forwarded(sink: MetricsSink, event: Mapping[str, Any]) -> None:
+    sink.webhook_forwarded(_label(event, "route"), True)
+
+
+def _cluster_forward_failed(sink: MetricsSink, event: Mapping[str, Any]) -> None:
+    sink.webhook_forwarded(_label(event, "route"), False)
+
+
 Handler = Callable[[MetricsSink, Mapping[str, Any]], None]
 
 #: The observed events. Adding a metric from a log event is one row here and one sink method.
@@ -145,6 +155,8 @@ HANDLERS: Mapping[str, Handler] = {
     "outcome.delivered": _outcome_delivered,
     "outcome.attempt_failed": _outcome_attempt_failed,
     "outcome.dead": _outcome_dead,
+    "cluster.forwarded": _cluster_forwarded,
+    "cluster.forward_failed": _cluster_forward_failed,
 }
 
 

@@ -120,6 +120,12 @@ class ServiceMetrics:
             ["kind", "status"],
             registry=r,
         )
+        self.webhooks_forwarded = Counter(
+            f"{PREFIX}_webhooks_forwarded",
+            "Carrier webhooks handed to the instance that owns the call, by route and result.",
+            ["route", "result"],
+            registry=r,
+        )
         self.handler_errors = Counter(
             f"{PREFIX}_metrics_handler_errors",
             "Log events the metrics processor failed to count (a bug; should stay 0).",
@@ -178,6 +184,10 @@ class ServiceMetrics:
 
     def outcome_dead(self) -> None:
         self.outcomes_dead.inc()
+
+    def webhook_forwarded(self, route: str, ok: bool) -> None:
+        child = _child(self._counters, self.webhooks_forwarded, route, "ok" if ok else "failed")
+        child.inc()
 
     def handler_failed(self, event: str) -> None:
         self.handler_errors.labels(event).inc()

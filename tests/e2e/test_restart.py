@@ -7,17 +7,11 @@ up the lead, and deliver the call's outcome exactly once.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 import trio
 from quart import request
@@ -25,7 +19,7 @@ from quart_trio import QuartTrio
 
 from orchestrator.config import ServerSettings
 from server.http import serve_http
-from tests.support.paths import REPO
+from tests.support.processes import child
 from tests.support.service import free_port
 
 pytestmark = pytest.mark.e2e
@@ -67,52 +61,6 @@ plantype = "Purchase"
 initial_post_url = "{customer}/initial"
 outcome_post_url = "{customer}/outcome"
 """
-
-
-class Process:
-    """A child process whose JSON log lines are collected as they come."""
-
-    def __init__(self, process: trio.Process) -> None:
-        self.process = process
-        self.events: list[dict[str, object]] = []
-        self.changed = trio.Event()
-
-    async def pump(self) -> None:
-        assert self.process.stdout is not None
-        buffer = b""
-        async for chunk in self.process.stdout:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.startswith(b"{"):
-                    self.events.append(orjson.loads(line))
-            self.changed.set()
-            self.changed = trio.Event()
-
-    async def wait_for(self, event: str, count: int = 1, timeout_s: float = 20.0) -> None:
-        with trio.fail_after(timeout_s):
-            while sum(e.get("event") == event for e in self.events) < count:
-                if self.process.returncode is not None:
-                    raise AssertionError(f"exited {self.process.returncode} before {event}")
-                await self.changed.wait()
-
-
-@asynccontextmanager
-async def child(nursery: trio.Nursery, *args: str) -> AsyncIterator[Process]:
-    process = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "orchestrator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    proc = Process(process)
-    nursery.start_soon(proc.pump)
-    try:
-        yield proc
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_kill_9_mid_call_then_restart_ends_legs_and_delivers_once(tmp_path: Path) -> None:

@@ -93,6 +93,9 @@ class RecordingSink:
     def outcome_dead(self) -> None:
         self._note("outcome_dead")
 
+    def webhook_forwarded(self, route: str, ok: bool) -> None:
+        self._note("webhook_forwarded", route, ok)
+
     def handler_failed(self, event: str) -> None:
         self._note("handler_failed", event)
 
@@ -127,6 +130,8 @@ class TestProcessor:
                 {"event": "outcome.delivered"},
                 {"event": "outcome.attempt_failed"},
                 {"event": "outcome.dead"},
+                {"event": "cluster.forwarded", "route": "/plivo/leg/answer", "status": 200},
+                {"event": "cluster.forward_failed", "route": "/plivo/hangup"},
             ):
                 assert observe_metrics(None, "info", dict(event)) == event
         finally:
@@ -141,6 +146,8 @@ class TestProcessor:
             ("outcome_posted", (False,)),
             ("outcome_posted", (False,)),  # the final failed attempt is logged only as dead
             ("outcome_dead", ()),
+            ("webhook_forwarded", ("/plivo/leg/answer", True)),
+            ("webhook_forwarded", ("/plivo/hangup", False)),
         ]
 
     def test_other_events_and_missing_fields(self) -> None:
@@ -695,4 +702,6 @@ def test_handlers_cover_the_documented_events() -> None:
         "outcome.delivered",
         "outcome.attempt_failed",
         "outcome.dead",
+        "cluster.forwarded",
+        "cluster.forward_failed",
     }

@@ -159,3 +159,33 @@ class TestCalls:
             for fingerprint in ("fa", "fb"):
                 nursery.start_soon(trio.to_thread.run_sync, commit, fingerprint)
         assert sorted(results) == [PlanCommit.COMMITTED, PlanCommit.CONFLICT]
+
+
+class TestAdoption:
+    """Start-up recovery's calls: only those whose owner incarnation holds no live lease."""
+
+    async def test_orphans_only_never_a_live_instances_calls(self, store: SqlStore) -> None:
+        def call(n: int) -> InboundCall:
+            guid = f"0f8fad5b-d9cb-469f-a165-7086772895{n:02d}"
+            return InboundCall(guid, f"lead-{n}", "acme", "9495550000", "8005550100", "Purchase")
+
+        await register(store, "live", now=100.0)  # renews: live
+        await register(store, "dead", now=100.0)  # never renews: its lease ends at 105
+        await register(store, "me", now=100.0)
+        owners = {0: ("live", 1), 1: ("dead", 1), 2: ("me", 1), 3: ("stopped", 1)}
+        await register(store, "stopped", now=100.0)
+        await store.stop_instance("stopped", 1, now=101.0)
+        for n, (owner, epoch) in owners.items():
+            await store.claim_call(
+                call(n), owner_id=owner, owner_epoch=epoch, state=CallState.DIALLING, now=101.0
+            )
+        await store.renew_lease("live", 1, now=104.0, lease_s=5.0)
+        # "me" restarts (epoch 2) at 106: its own earlier calls, the dead's and the stopped's
+        assert await register(store, "me", now=106.0) == 2
+        adopted = await store.adopt_orphans("me", 2, now=106.0)
+        assert sorted(c.tracking_guid for c in adopted) == [
+            call(n).tracking_guid for n in (1, 2, 3)
+        ]
+        assert (await store.owner_of_call(call(0).tracking_guid)).owner_id == "live"  # type: ignore[union-attr]
+        again = await store.adopt_orphans("other", 1, now=106.0)
+        assert again == []  # adopted once: another instance starting now finds nothing
