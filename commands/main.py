@@ -126,6 +126,15 @@ def run_check_config(args: argparse.Namespace) -> int:
 
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     _add_config_argument(parser)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N instances of this config as child processes: they share server.bind "
+        "(SO_REUSEPORT), worker K also listens on port+1+K for its callbacks; needs [cluster]",
+    )
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -134,9 +143,27 @@ def run_serve(args: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_CONFIG
     from orchestrator.logs import configure_logging
+    from orchestrator.workers import worker_problems, worker_settings
+
+    count = args.workers if args.worker_index is None else args.worker_index + 1
+    problems = worker_problems(settings, count)
+    if problems:
+        print(f"{args.config}: cannot run {count} workers", file=sys.stderr)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log.level)
+    if args.worker_index is None and args.workers > 1:
+        from commands.workers import Workers
+
+        try:
+            return trio.run(Workers(args.config, args.workers).run)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+    if args.worker_index is not None:
+        settings = worker_settings(settings, args.worker_index)
     from server.wiring import run_service  # the whole service: imported only to serve
 
-    configure_logging(settings.log.level)
     try:
         trio.run(run_service, settings)
     except KeyboardInterrupt:  # a second Ctrl-C while draining

@@ -45,6 +45,9 @@ class ServerSettings:
     drain_s: float = 10.0
     #: This instance's own public base for the carrier's callbacks ("" = ``public_url``).
     callback_url: str = ""
+    #: A worker of ``serve --workers N`` (``orchestrator.workers``): its own address, served
+    #: beside ``bind`` (which the workers then share with SO_REUSEPORT). Not a config key.
+    worker_bind: str = ""
 
     @property
     def callback_base(self) -> str:

@@ -18,6 +18,7 @@ Wiring, for example::
 from __future__ import annotations
 
 import signal
+import socket
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -35,10 +36,34 @@ if TYPE_CHECKING:
 logger = structlog.get_logger()
 
 
+def shared_listener(bind: str) -> int:
+    """A listening socket on ``bind`` that other processes may bind too (SO_REUSEPORT: the
+    kernel spreads new connections over them); returns its file descriptor, for hypercorn's
+    ``fd://`` bind (which then owns it)."""
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, int(port)))
+    except OSError:
+        sock.close()
+        raise
+    return sock.detach()
+
+
 def hypercorn_config(settings: ServerSettings) -> Config:
-    """The hypercorn config for ``settings``: our bind, no access log, drain = ``drain_s``."""
+    """The hypercorn config for ``settings``: our bind, no access log, drain = ``drain_s``.
+
+    A worker of ``serve --workers N`` (``settings.worker_bind`` set) listens on the shared
+    ``bind`` (SO_REUSEPORT, :func:`shared_listener`) and on its own ``worker_bind``.
+    """
     config = Config()
-    config.bind = [settings.bind]
+    if settings.worker_bind:
+        config.bind = [f"fd://{shared_listener(settings.bind)}", settings.worker_bind]
+    else:
+        config.bind = [settings.bind]
     config.accesslog = None  # the access log costs 15-19% of throughput (docs/architecture.md)
     config.loglevel = "WARNING"  # hypercorn's own errors still reach stderr; "Running on" does not
     config.graceful_timeout = settings.drain_s
@@ -95,17 +120,29 @@ class _LoggingStatus:
 
 
 async def stop_on_signals(
-    shutdown_event: trio.Event, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    shutdown_event: trio.Event,
+    *,
+    hold: bool = False,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Set ``shutdown_event`` on the first SIGTERM or SIGINT, then return.
 
     Once this returns the default handlers are back, so a second signal stops the process at
     once (SIGINT raises ``KeyboardInterrupt``, SIGTERM terminates) — the operator's way out of
     a drain that takes too long.
+
+    ``hold`` (a worker of ``serve --workers``): keep taking the signals instead, so that the
+    same request delivered twice — by the parent and by a process manager signalling the
+    whole group — still drains; the parent's way out is SIGKILL.
     """
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for signum in signals:
-            logger.info("service.stopping", signal=signal.Signals(signum).name)
+            name = signal.Signals(signum).name
+            if shutdown_event.is_set():
+                logger.info("service.already_stopping", signal=name)
+                continue
+            logger.info("service.stopping", signal=name)
             shutdown_event.set()
-            return
+            if not hold:
+                return

@@ -100,9 +100,7 @@ async def test_two_instances_deliver_each_post_once_within_the_bound(
     failed = {g for g, status in customer.posts if status == 500}
     assert failed == {g for g in guids if int(g.rsplit("-", 1)[1]) % 3 == 0}
     assert max(customer.most_in_flight.values()) <= POLICY.per_customer
-    assert a.delivered > 0  # both took part
-    assert b.delivered > 0
-    assert a.delivered + b.delivered == len(guids)
+    assert a.delivered + b.delivered == len(guids)  # (which one posts is the race's)
     pending = await store.outbox_pending()
     assert pending == []
     await a.close()

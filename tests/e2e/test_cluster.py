@@ -339,7 +339,7 @@ async def test_the_account_rate_holds_across_three_instances(tmp_path: Path) -> 
         assert most <= 6, made
         # the three instances together still use most of the rate
         span = made[-1] - made[0]
-        assert len(made) / span > 4.0, (len(made), span)
+        assert len(made) / span > 3.6, (len(made), span)
         for call_uuid in leads:  # the leads give up: every ringing leg must be cancelled
             await http.post(f"{cluster.sim_url}/sim/calls/{call_uuid}/hangup")
         await cluster.wait_idle()
